@@ -1,0 +1,3 @@
+from bakectl.cli import main
+
+main()

@@ -1,0 +1,234 @@
+"""Ovens and the pool they are shared from.
+
+An oven holds one temperature at a time and bakes one cake at a time. Both of its operations
+are synchronous *for the oven* (they block for as long as heating or baking takes), so the
+kitchen runs them in the background. How an operation really happens is the oven driver's
+business: the built-in driver just lets bakery time pass on the clock; a plugin's driver could
+talk to real equipment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from bakectl.model import Cake, Mixture, OvenSpec, Recipe
+
+
+class OvenBusyError(RuntimeError):
+    """An oven was asked to do two things at once."""
+
+
+class OvenDriver(Protocol):
+    """How an oven really changes temperature and bakes. Both calls block for `minutes`."""
+
+    def set_temperature(self, oven: Oven, temperature_c: float, minutes: float) -> None: ...
+
+    def bake(self, oven: Oven, mixture: Mixture, minutes: float) -> None: ...
+
+
+class ClockDriver:
+    """The built-in driver: an oven is busy for exactly the time the timing model says."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def set_temperature(self, oven: Oven, temperature_c: float, minutes: float) -> None:
+        self.clock.block(minutes)
+
+    def bake(self, oven: Oven, mixture: Mixture, minutes: float) -> None:
+        self.clock.block(minutes)
+
+
+class Oven:
+    """One oven: its temperature, what it is doing, and what it has done."""
+
+    def __init__(self, spec: OvenSpec, index: int, ambient_c: float, driver: OvenDriver):
+        self.spec = spec
+        self.name = spec.name
+        #: position in the bakery file: the tie-breaker when ovens are otherwise equal
+        self.index = index
+        self.temperature_c = ambient_c
+        self.driver = driver
+        #: what the oven is doing now, for progress displays: None, "heating", "cooling", "baking"
+        self.activity: str | None = None
+        self.baking: Recipe | None = None
+        self.bakes = 0
+        self.busy_minutes = 0.0
+        self.setup_minutes_total = 0.0
+        self._in_use = threading.Lock()
+
+    def can_bake(self, recipe: Recipe) -> bool:
+        return recipe.temperature_c <= self.spec.max_temperature_c
+
+    def setup_minutes(self, temperature_c: float) -> float:
+        """Minutes to go from the current temperature to `temperature_c` (FORMATS.md)."""
+        if temperature_c > self.temperature_c:
+            return (temperature_c - self.temperature_c) / self.spec.preheat_c_per_min
+        if temperature_c < self.temperature_c:
+            return (self.temperature_c - temperature_c) / self.spec.cool_c_per_min
+        return 0.0
+
+    def configure(self, recipe: Recipe) -> float:
+        """Heat or cool to the recipe's temperature; blocks while it does. Returns the minutes."""
+        if not self.can_bake(recipe):
+            raise ValueError(f"{self.name} cannot reach {recipe.temperature_c} °C "
+                             f"(max {self.spec.max_temperature_c} °C)")
+        minutes = self.setup_minutes(recipe.temperature_c)
+        with self._exclusive("heating" if recipe.temperature_c >= self.temperature_c
+                             else "cooling"):
+            if minutes:
+                self.driver.set_temperature(self, recipe.temperature_c, minutes)
+            self.temperature_c = recipe.temperature_c
+            self.setup_minutes_total += minutes
+        return minutes
+
+    def bake(self, mixture: Mixture) -> Cake:
+        """Bake one cake at the oven's current temperature; blocks for the bake time."""
+        recipe = mixture.recipe
+        if self.temperature_c != recipe.temperature_c:
+            raise RuntimeError(f"{self.name} is at {self.temperature_c} °C but {recipe.name} "
+                               f"bakes at {recipe.temperature_c} °C: configure it first")
+        with self._exclusive("baking"):
+            self.baking = recipe
+            try:
+                self.driver.bake(self, mixture, recipe.bake_minutes)
+            finally:
+                self.baking = None
+            self.bakes += 1
+            self.busy_minutes += recipe.bake_minutes
+        return Cake(recipe, self.name, self.temperature_c)
+
+    @contextlib.contextmanager
+    def _exclusive(self, activity: str):
+        # One thing at a time, enforced: a second caller fails loudly instead of overlapping.
+        if not self._in_use.acquire(blocking=False):
+            raise OvenBusyError(f"{self.name} is already {self.activity}")
+        self.activity = activity
+        try:
+            yield
+        finally:
+            self.activity = None
+            self._in_use.release()
+
+    def __repr__(self) -> str:
+        return f"<Oven {self.name} {self.temperature_c:g} °C>"
+
+
+class Waiter:
+    """A cake waiting for an oven."""
+
+    __slots__ = ("cake", "recipe", "seq", "future", "joined")
+
+    def __init__(self, cake, recipe: Recipe, seq: int, future: asyncio.Future, joined: float):
+        self.cake = cake
+        self.recipe = recipe
+        self.seq = seq
+        self.future = future
+        self.joined = joined
+
+
+class FifoPolicy:
+    """The seed's behaviour (FORMATS.md `fifo`): first to finish mixing, first to an oven.
+
+    Of the free ovens, the cake takes the one where its bake can start soonest (ties: the oven
+    listed first). A cake no free oven can bake lets the next one in the queue go first.
+    """
+
+    name = "fifo"
+
+    def __init__(self):
+        self._queue: deque[Waiter] = deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, waiter: Waiter) -> None:
+        self._queue.append(waiter)
+
+    def pick(self, free: list[Oven], now: float) -> tuple[Waiter, Oven] | None:
+        queue = self._queue
+        while queue and queue[0].future.done():  # withdrawn: its task was cancelled
+            queue.popleft()
+        for position, waiter in enumerate(queue):
+            if waiter.future.done():
+                continue
+            oven = best_oven(free, waiter.recipe)
+            if oven is not None:
+                if position == 0:
+                    queue.popleft()
+                else:
+                    del queue[position]
+                return waiter, oven
+        return None
+
+
+def best_oven(free: list[Oven], recipe: Recipe) -> Oven | None:
+    """The free oven where `recipe` can start baking soonest (ties: listed first)."""
+    best, best_key = None, None
+    for oven in free:
+        if oven.can_bake(recipe):
+            key = (oven.setup_minutes(recipe.temperature_c), oven.index)
+            if best_key is None or key < best_key:
+                best, best_key = oven, key
+    return best
+
+
+class OvenPool:
+    """The shared ovens. ``async with pool.oven_for(cake, recipe) as oven`` waits for one and
+    always gives it back, however the block is left."""
+
+    def __init__(self, ovens: list[Oven], policy=None, clock=None):
+        self.ovens = list(ovens)
+        self.free = list(ovens)
+        self.policy = policy if policy is not None else FifoPolicy()
+        self.clock = clock
+        self._seq = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self.policy)
+
+    @contextlib.asynccontextmanager
+    async def oven_for(self, cake, recipe: Recipe) -> AsyncIterator[Oven]:
+        oven = await self.acquire(cake, recipe)
+        try:
+            yield oven
+        finally:
+            self.release(oven)
+
+    async def acquire(self, cake, recipe: Recipe) -> Oven:
+        if not any(oven.can_bake(recipe) for oven in self.ovens):
+            raise RuntimeError(f"no oven in the pool can bake {recipe.name} "
+                               f"at {recipe.temperature_c} °C")
+        future = asyncio.get_running_loop().create_future()
+        now = self.clock.now() if self.clock is not None else 0.0
+        self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
+        self._dispatch()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled just after being handed an oven: give it back for the next cake.
+            if future.done() and not future.cancelled():
+                self.release(future.result())
+            raise
+
+    def release(self, oven: Oven) -> None:
+        self.free.append(oven)
+        self.free.sort(key=lambda o: o.index)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        now = self.clock.now() if self.clock is not None else 0.0
+        while self.free:
+            picked = self.policy.pick(self.free, now)
+            if picked is None:
+                return
+            waiter, oven = picked
+            self.free.remove(oven)
+            waiter.future.set_result(oven)

@@ -1,0 +1,115 @@
+"""What happened in a run, as records filled in while it runs and as the JSON report.
+
+The report's shape is a contract (ARCHITECTURE.md, "Contracts"): fields may be added, never
+renamed. Times are bakery minutes from the start of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bakectl import __version__
+from bakectl.model import Order
+
+
+@dataclass(slots=True, eq=False)
+class CakeRecord:
+    """One cake's life: filled in stage by stage by the kitchen."""
+
+    order: str
+    recipe: str
+    index: int
+    stage: str = "queued"
+    #: "baked" or "failed" once finished; None while in progress
+    status: str | None = None
+    oven: str | None = None
+    mix_start: float | None = None
+    mix_end: float | None = None
+    oven_start: float | None = None
+    bake_start: float | None = None
+    bake_end: float | None = None
+    temperature_c: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class OrderRecord:
+    order: Order
+    cakes: list[CakeRecord] = field(default_factory=list)
+    finished: int = 0
+    #: "delivered" or "failed" once its last cake is finished; None before
+    status: str | None = None
+    done_minutes: float | None = None
+
+    @property
+    def late(self) -> bool:
+        due = self.order.due
+        return due is not None and self.done_minutes is not None and self.done_minutes > due
+
+
+def _minutes(value: float | None) -> float | None:
+    # Rounded so that float noise (94.99999999) does not leak into a contract.
+    return None if value is None else round(value, 6)
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def build_report(kitchen, *, wall_seconds: float) -> dict:
+    """The JSON report of a finished (or interrupted) run."""
+    cakes = kitchen.cakes
+    ends = [c.bake_end for c in cakes if c.bake_end is not None]
+    makespan = max(ends, default=0.0)
+    orders = []
+    for record in kitchen.orders:
+        order = record.order
+        orders.append({
+            "id": order.id,
+            "status": record.status or "unfinished",
+            "cakes": len(record.cakes),
+            "recipe": order.recipe,
+            "customer": order.customer,
+            "due_minutes": _minutes(order.due),
+            "done_minutes": _minutes(record.done_minutes),
+            "late": record.late,
+        })
+    cake_rows = [{
+        "order": c.order,
+        "recipe": c.recipe,
+        "index": c.index,
+        "status": c.status or "unfinished",
+        "oven": c.oven,
+        "mix_start": _minutes(c.mix_start),
+        "mix_end": _minutes(c.mix_end),
+        "oven_start": _minutes(c.oven_start),
+        "bake_start": _minutes(c.bake_start),
+        "bake_end": _minutes(c.bake_end),
+        "temperature_c": None if c.temperature_c is None else _number(c.temperature_c),
+        "error": c.error,
+    } for c in cakes]
+    ovens = [{
+        "name": oven.name,
+        "bakes": oven.bakes,
+        "busy_minutes": _minutes(oven.busy_minutes),
+        "setup_minutes": _minutes(oven.setup_minutes_total),
+        "utilization": round(oven.busy_minutes / makespan, 4) if makespan else 0.0,
+    } for oven in kitchen.ovens.ovens]
+    return {
+        "bakectl": __version__,
+        "mode": "simulated" if kitchen.clock.simulated else "real",
+        "policy": kitchen.ovens.policy.name,
+        "speed": None if kitchen.clock.simulated else kitchen.clock.speed,
+        "makespan_minutes": _minutes(makespan),
+        "wall_seconds": round(wall_seconds, 3),
+        "summary": {
+            "orders": len(orders),
+            "delivered": sum(1 for o in orders if o["status"] == "delivered"),
+            "failed": sum(1 for o in orders if o["status"] == "failed"),
+            "late": sum(1 for o in orders if o["late"]),
+            "cakes": len(cake_rows),
+        },
+        "orders": orders,
+        "cakes": cake_rows,
+        "ovens": ovens,
+    }
