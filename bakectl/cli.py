@@ -1,0 +1,246 @@
+"""The ``bakectl`` command line: parse, call the library, render.
+
+Startup is kept light (shell completion re-runs this on every TAB): only typer is imported at
+module level; the kitchen, Rich's live display and the plugins load inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bakectl import __version__
+
+app = typer.Typer(
+    name="bakectl",
+    help="A bakery orchestrator: customer orders in, cakes baked concurrently on a pool of "
+         "ovens, recipes from plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: Exit codes (a contract: see README "Exit codes").
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class State:
+    """Options given before the command (``bakectl -p MODULE bake ...``)."""
+
+    plugin_options: list[str] = []
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"bakectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[Optional[bool], typer.Option(  # noqa: UP045 (typer needs Optional)
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    plugin: Annotated[list[str], typer.Option(
+        "-p", "--plugin", metavar="MODULE|no:NAME",
+        help="Load a plugin module, or block one with no:NAME (repeatable).")] = [],  # noqa: B006
+) -> None:
+    State.plugin_options = list(plugin)
+
+
+def _plugins():
+    from bakectl.plugins import PluginError, get_plugin_manager
+
+    try:
+        return get_plugin_manager(State.plugin_options)
+    except PluginError as exc:
+        print(f"bakectl: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _input_errors(exc) -> typer.Exit:
+    for error in exc.errors:
+        print(error, file=sys.stderr)
+    return typer.Exit(EXIT_INPUT)
+
+
+def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None):
+    from bakectl.errors import InputErrors
+    from bakectl.inputs import load_inputs
+
+    try:
+        return load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
+                           mixers=mixers)
+    except InputErrors as exc:
+        raise _input_errors(exc) from None
+
+
+def _positive(value: float) -> float:
+    if not value > 0 or value == float("inf"):
+        raise typer.BadParameter("must be a positive number")
+    return value
+
+
+OrdersArg = Annotated[Path, typer.Argument(help="The orders file (YAML).",
+                                           show_default=False)]
+BakeryOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--bakery", metavar="FILE", help="Bakery file [default: bakery.yaml beside ORDERS, "
+    "else 3 default ovens].", show_default=False)]
+RecipesOpt = Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
+    "--recipes", metavar="DIR", help="Another folder of YAML recipes (repeatable).",
+    show_default=False)]
+OvensOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--ovens", metavar="N", min=1, help="Use N ovens instead of the bakery file's.",
+    show_default=False)]
+MixersOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    "--mixers", metavar="N", min=0, help="Use N mixers (0: no limit) instead of the bakery "
+    "file's.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
+
+
+@app.command()
+def bake(
+    orders: OrdersArg,
+    bakery: BakeryOpt = None,
+    recipes: RecipesOpt = None,
+    ovens: OvensOpt = None,
+    mixers: MixersOpt = None,
+    speed: Annotated[float, typer.Option(
+        "--speed", metavar="FACTOR", callback=_positive,
+        help="Bakery time runs FACTOR times faster than the wall clock.")] = 1.0,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate", help="Run in simulated time: no waiting, the same answer every time.")
+    ] = False,
+    json_report: JsonOpt = False,
+    no_progress: Annotated[bool, typer.Option(
+        "--no-progress", help="Show no progress on stderr.")] = False,
+) -> None:
+    """Bake every order: cakes are made concurrently on the bakery's ovens."""
+    pm = _plugins()
+    inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
+    from bakectl.clock import RealClock, SimulatedClock
+
+    clock = SimulatedClock() if simulate else RealClock(speed)
+    _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress)
+
+
+def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool) -> None:
+    from bakectl.kitchen import bake_orders
+    from bakectl.output import interactive
+
+    reporter = None
+    if progress:
+        if interactive(sys.stderr):
+            from bakectl.default_plugins.rich_progress import RichProgress
+            from bakectl.output import console
+
+            reporter = RichProgress(console(sys.stderr))
+        else:
+            from bakectl.default_plugins.plain_progress import PlainProgress
+
+            reporter = PlainProgress(sys.stderr)
+        pm.register(reporter, name="progress")
+    try:
+        report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm)
+    finally:
+        if reporter is not None and hasattr(reporter, "close"):
+            reporter.close()
+    if json_report:
+        import json
+
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(report)
+    if report.get("interrupted"):
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = report["summary"]["failed"] or any(
+        o["status"] != "delivered" for o in report["orders"])
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _print_summary(report: dict) -> None:
+    from rich.table import Table
+
+    from bakectl.output import console
+
+    ovens_by_order: dict[str, list[str]] = {}
+    for cake in report["cakes"]:
+        if cake["oven"] and cake["oven"] not in ovens_by_order.setdefault(cake["order"], []):
+            ovens_by_order[cake["order"]].append(cake["oven"])
+    table = Table(title=f"bakectl {report['mode']} run · policy {report['policy']} · "
+                        f"makespan {report['makespan_minutes']:g} min")
+    for column in ("order", "cakes", "ovens", "finished", "due", "late"):
+        table.add_column(column)
+    for order in report["orders"]:
+        done = order["done_minutes"]
+        status = order["status"]
+        finished = f"{done:g} min" if status == "delivered" else status
+        due = order["due_minutes"]
+        table.add_row(order["id"], str(order["cakes"]), ", ".join(ovens_by_order.get(order["id"],
+                      [])), finished, "" if due is None else f"{due:g} min",
+                      "yes" if order["late"] else "")
+    out = console(sys.stdout)
+    out.print(table)
+    s = report["summary"]
+    out.print(f"{s['delivered']}/{s['orders']} orders delivered, {s['failed']} failed, "
+              f"{s['late']} late; {s['cakes']} cakes in {report['wall_seconds']:g} s")
+    for cake in report["cakes"]:
+        if cake["status"] == "failed":
+            out.print(f"failed: {cake['order']} #{cake['index']} {cake['recipe']}: "
+                      f"{cake['error']}", markup=False)
+
+
+@app.command()
+def validate(orders: OrdersArg, bakery: BakeryOpt = None, recipes: RecipesOpt = None) -> None:
+    """Check the orders, bakery and recipes as `bake` would, without baking anything."""
+    pm = _plugins()
+    inputs = _load(pm, orders, bakery, recipes)
+    cakes = sum(o.quantity for o in inputs.orders)
+    print(f"{orders}: {len(inputs.orders)} orders, {cakes} cakes, "
+          f"{len(inputs.bakery.ovens)} ovens, {len(inputs.recipes)} recipes: OK")
+
+
+@app.command("recipes")
+def list_recipes(
+    recipes: RecipesOpt = None,
+    orders: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--orders", metavar="FILE", help="Also look in recipes/ beside this orders file.",
+        show_default=False)] = None,
+    json_report: JsonOpt = False,
+) -> None:
+    """List the recipes found and where each came from."""
+    from bakectl.errors import InputErrors
+    from bakectl.recipebook import collect_recipes, recipe_dirs
+
+    pm = _plugins()
+    try:
+        found = collect_recipes(pm, recipe_dirs(orders, list(recipes or [])))
+    except InputErrors as exc:
+        raise _input_errors(exc) from None
+    rows = [{"name": r.name, "temperature_c": r.temperature_c, "bake_minutes": r.bake_minutes,
+             "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source}
+            for r in sorted(found.values(), key=lambda r: r.name)]
+    if json_report:
+        import json
+
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    from bakectl.output import console
+
+    table = Table(title=f"{len(rows)} recipes")
+    for column in ("name", "°C", "bake", "mix", "source"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], f"{row['temperature_c']:g}", f"{row['bake_minutes']:g} min",
+                      f"{row['mix_minutes']:g} min", row["source"])
+    console(sys.stdout).print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

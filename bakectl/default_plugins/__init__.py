@@ -1,0 +1,1 @@
+"""bakectl's built-in behaviour, written as ordinary plugins through the public hooks."""

@@ -1,0 +1,50 @@
+"""Built-in plugin: progress as plain lines on stderr, one per event (CI logs, pipes)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bakectl.hookspecs import hookimpl
+
+
+def _stamp(minute: float) -> str:
+    return f"[{minute:8.1f} min]"
+
+
+class PlainProgress:
+    """One line per stage change, order delivered and run end; no escapes, greppable."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    @hookimpl
+    def bakectl_run_started(self, kitchen):
+        ovens = len(kitchen.ovens.ovens)
+        self._say(f"{_stamp(0.0)} baking {len(kitchen.cakes)} cakes for {len(kitchen.orders)} "
+                  f"orders on {ovens} oven{'s' if ovens != 1 else ''}")
+
+    @hookimpl
+    def bakectl_cake_stage(self, cake, stage, minute):
+        what = f"{cake.order} #{cake.index} {cake.recipe}"
+        if stage in ("preheating", "baking"):
+            detail = f" in {cake.oven}"
+        elif stage == "failed":
+            detail = f": {cake.error}"
+        else:
+            detail = ""
+        self._say(f"{_stamp(minute)} {what}: {stage}{detail}")
+
+    @hookimpl
+    def bakectl_order_delivered(self, order):
+        late = " (late)" if order.late else ""
+        self._say(f"{_stamp(order.done_minutes)} order {order.order.id} delivered{late}")
+
+    @hookimpl
+    def bakectl_run_finished(self, report):
+        s = report["summary"]
+        self._say(f"{_stamp(report['makespan_minutes'])} done: {s['delivered']}/{s['orders']} "
+                  f"orders delivered, {s['failed']} failed, {s['late']} late")

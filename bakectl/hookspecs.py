@@ -1,0 +1,98 @@
+"""The hooks a bakectl plugin can implement. Every name starts with ``bakectl_``.
+
+Implement one by defining a function of the same name decorated with ``@bakectl.hookimpl``
+(see docs/plugins.md). Arguments are passed by keyword; take only those you need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from bakectl.kitchen import Kitchen
+    from bakectl.model import Recipe
+    from bakectl.ovens import OvenDriver
+    from bakectl.report import CakeRecord, OrderRecord
+
+hookspec = pluggy.HookspecMarker("bakectl")  #: decorator to mark bakectl hook specifications
+hookimpl = pluggy.HookimplMarker("bakectl")  #: decorator to mark bakectl hook implementations
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def bakectl_recipes(recipe_dirs: list[Path]) -> list[Recipe]:
+    """Called once per run to collect recipes; return the recipes this plugin provides.
+
+    `recipe_dirs` are the folders the user's files point at (beside the orders file, the
+    current directory, each ``--recipes DIR``). All results are collected."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def bakectl_commands(app: typer.Typer) -> None:
+    """Called when the CLI starts; add commands to `app` with ``@app.command()``.
+
+    All implementations are called."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Ovens
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def bakectl_oven_driver(clock: Any) -> OvenDriver | None:
+    """Called once per run; return the driver that really heats and bakes, or None.
+
+    Stops at the first non-None result (the built-in driver lets clock time pass)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle events (called on the kitchen's event loop: return quickly, never block)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def bakectl_run_started(kitchen: Kitchen) -> None:
+    """Called when a run starts, after every cake is known (``kitchen.cakes``, ``kitchen.orders``).
+
+    All implementations are called."""
+
+
+@hookspec
+def bakectl_cake_stage(cake: CakeRecord, stage: str, minute: float) -> None:
+    """Called whenever a cake enters a stage: mixing, waiting, preheating, baking, baked, failed.
+
+    All implementations are called."""
+
+
+@hookspec
+def bakectl_cake_baked(cake: CakeRecord) -> None:
+    """Called when a cake has come out of the oven. All implementations are called."""
+
+
+@hookspec
+def bakectl_order_delivered(order: OrderRecord) -> None:
+    """Called when an order's last cake is baked and the order is ready to deliver.
+
+    All implementations are called."""
+
+
+@hookspec
+def bakectl_run_finished(kitchen: Kitchen, report: dict) -> None:
+    """Called once the run is over with its JSON report (see docs/report.md).
+
+    All implementations are called."""

@@ -1,0 +1,32 @@
+"""Where output goes and how it looks: results on stdout, progress and warnings on stderr,
+plain text (no ANSI escapes) whenever a person is not watching a capable terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+
+def interactive(stream: TextIO) -> bool:
+    """True when `stream` is a terminal a person watches: not in CI, not NO_COLOR, not dumb.
+
+    Checked explicitly because Rich alone treats a CI log as a terminal under FORCE_COLOR,
+    and typer forces terminal mode under GITHUB_ACTIONS."""
+    if os.environ.get("NO_COLOR") or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def console(stream: TextIO | None = None):
+    """A Rich console for `stream` (default stdout) that emits ANSI only when interactive."""
+    from rich.console import Console
+
+    stream = stream if stream is not None else sys.stdout
+    live = interactive(stream)
+    return Console(file=stream, force_terminal=live, no_color=not live,
+                   highlight=False, emoji=False, width=None if live else 100,
+                   force_interactive=live)

@@ -1,0 +1,42 @@
+"""Shared helpers: real files in tmp dirs and the CLI as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI run: the repo importable, no installed plugins, no colour."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BAKECTL_", "FORCE_COLOR", "PY_COLORS"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), extra.pop("PYTHONPATH", "")]))
+    env["BAKECTL_LOAD_PLUGINS"] = extra.pop("BAKECTL_LOAD_PLUGINS", "")
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 60,
+            **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m bakectl ARGS`` as a user would, capturing stdout and stderr."""
+    return subprocess.run([sys.executable, "-m", "bakectl", *args], cwd=cwd or ROOT,
+                          env=cli_env(**env), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.yaml", text) -> path: a real file in a fresh folder."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write

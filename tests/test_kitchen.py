@@ -1,0 +1,259 @@
+"""The seed's story as a library: make_cake on a real and a simulated clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bakectl.background import run_in_background, run_in_foreground
+from bakectl.clock import RealClock, SimulatedClock
+from bakectl.kitchen import bake_orders, mix_ingredients
+from bakectl.model import Bakery, Ingredient, Order, OvenSpec, Recipe
+from bakectl.ovens import ClockDriver, Oven, OvenBusyError, OvenPool
+
+INGREDIENTS = (Ingredient("flour", 200, "g"), Ingredient("sugar", 150, "g"),
+               Ingredient("eggs", 4, "pcs"))
+SPONGE = Recipe("sponge", INGREDIENTS, 10, 180, 25)
+MADEIRA = Recipe("madeira", INGREDIENTS, 12, 160, 70)
+SCONES = Recipe("scones", INGREDIENTS, 8, 220, 12)
+RECIPES = {r.name: r for r in (SPONGE, MADEIRA, SCONES)}
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float], eps: float = 1e-9) -> bool:
+    return a[0] < b[1] - eps and b[0] < a[1] - eps
+
+
+def check_schedule(report: dict, ovens: int, eps: float = 1e-6) -> None:
+    """The constraints every schedule must keep, read from the JSON report."""
+    baked = [c for c in report["cakes"] if c["status"] == "baked"]
+    by_oven: dict[str, list[dict]] = {}
+    for cake in baked:
+        assert cake["temperature_c"] == RECIPES[cake["recipe"]].temperature_c
+        assert cake["bake_end"] - cake["bake_start"] == pytest.approx(
+            RECIPES[cake["recipe"]].bake_minutes, rel=0.05, abs=eps)
+        assert cake["mix_end"] <= cake["bake_start"] + eps
+        by_oven.setdefault(cake["oven"], []).append(cake)
+    assert len(by_oven) <= ovens
+    for cakes in by_oven.values():
+        cakes.sort(key=lambda c: c["bake_start"])
+        for first, second in zip(cakes, cakes[1:], strict=False):
+            assert second["oven_start"] >= first["bake_end"] - eps, "two cakes in one oven"
+    # Never more cakes baking at once than there are ovens.
+    events = sorted([(c["bake_start"], 1) for c in baked] + [(c["bake_end"], -1) for c in baked],
+                    key=lambda e: (e[0], e[1]))
+    running = 0
+    for _, delta in events:
+        running += delta
+        assert running <= ovens
+
+
+def test_known_scenario_follows_the_timing_model_exactly_in_simulated_time():
+    # Two cold ovens (20 °C). Both sponges mix 0-10, preheat 16 min, bake 26-51. The madeira
+    # mixes 0-12, waits, takes oven-1 at 51 (both free: tie -> listed first), cools
+    # 180 -> 160 at 5 °C/min (4 min) and bakes 55-125.
+    orders = [Order("o-1", "sponge", 2, due=60), Order("o-2", "madeira", 1, due=100)]
+    report = bake_orders(orders, RECIPES, Bakery.default(2), SimulatedClock())
+    cakes = {(c["order"], c["index"]): c for c in report["cakes"]}
+    assert [(c["bake_start"], c["bake_end"]) for c in report["cakes"]] == [
+        (26.0, 51.0), (26.0, 51.0), (55.0, 125.0)]
+    assert cakes["o-2", 1]["oven"] == "oven-1"
+    assert cakes["o-2", 1]["mix_end"] == 12.0 and cakes["o-2", 1]["oven_start"] == 51.0
+    assert report["makespan_minutes"] == 125.0
+    orders_by_id = {o["id"]: o for o in report["orders"]}
+    assert orders_by_id["o-1"] == {**orders_by_id["o-1"], "status": "delivered",
+                                   "done_minutes": 51.0, "late": False}
+    assert orders_by_id["o-2"]["late"] is True
+    ovens = {o["name"]: o for o in report["ovens"]}
+    assert ovens["oven-1"]["setup_minutes"] == 16.0 + 4.0
+    assert ovens["oven-2"]["setup_minutes"] == 16.0
+    assert ovens["oven-1"]["busy_minutes"] == 25.0 + 70.0
+
+
+def test_real_time_run_matches_the_timing_model_within_a_few_percent():
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1), Order("o-3", "scones", 3)]
+    model = bake_orders(orders, RECIPES, Bakery.default(2), SimulatedClock())
+    speed = 6000.0  # 125 bakery minutes in about 1.3 s
+    started = time.perf_counter()
+    real = bake_orders(orders, RECIPES, Bakery.default(2), RealClock(speed))
+    wall = time.perf_counter() - started
+    assert real["mode"] == "real" and model["mode"] == "simulated"
+    assert real["makespan_minutes"] == pytest.approx(model["makespan_minutes"], rel=0.05)
+    assert wall * speed / 60 >= model["makespan_minutes"]  # it really waited
+    check_schedule(real, ovens=2, eps=1.0)  # 1 minute = 10 ms of a busy machine
+    check_schedule(model, ovens=2)
+
+
+def test_reconfiguring_an_oven_is_charged_per_the_timing_model():
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("o", preheat_c_per_min=10, cool_c_per_min=5), 0, 20.0,
+                ClockDriver(clock))
+
+    async def configure_all():
+        spent = []
+        for recipe in (SPONGE, MADEIRA, MADEIRA, SCONES):
+            before = clock.now()
+            await run_in_background(oven.configure, recipe)
+            spent.append(clock.now() - before)
+        return spent
+
+    # 20->180 heat 16; 180->160 cool 4; no change 0; 160->220 heat 6.
+    assert run_in_foreground(configure_all(), clock=clock) == [16.0, 4.0, 0.0, 6.0]
+    assert oven.temperature_c == 220
+
+
+def test_mixing_of_several_cakes_interleaves():
+    clock = RealClock(speed=6000)  # 10 bakery minutes = 0.1 s
+    order_of_events = []
+
+    async def mix(name):
+        await mix_ingredients(SPONGE, INGREDIENTS, clock)
+        order_of_events.append(name)
+
+    async def main():
+        started = time.perf_counter()
+        await asyncio.gather(mix("a"), mix("b"), mix("c"))
+        return time.perf_counter() - started
+
+    wall = run_in_foreground(main(), clock=clock)
+    # Three 10-minute mixes side by side take about one mix, not three.
+    assert wall < 2 * clock.seconds(10)
+    assert sorted(order_of_events) == ["a", "b", "c"]
+
+
+def test_mixing_yields_to_the_kitchen_between_ingredients():
+    clock = SimulatedClock()
+    steps = []
+
+    async def watcher():
+        for _ in range(6):
+            steps.append(("kitchen", clock.now()))
+            await clock.sleep(10 / 6)
+
+    async def main():
+        watch = asyncio.ensure_future(watcher())
+        await mix_ingredients(SPONGE, INGREDIENTS, clock)
+        steps.append(("mixed", clock.now()))
+        await watch
+
+    run_in_foreground(main(), clock=clock)
+    mixed_at = steps.index(("mixed", 10.0))
+    assert mixed_at > 3  # the kitchen ran several times while the cake was being mixed
+
+
+def test_an_oven_bakes_one_cake_at_a_time():
+    clock = RealClock(speed=600)  # a 25-minute bake blocks for 2.5 s
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock))
+    from bakectl.clock import Interrupted
+    from bakectl.model import Mixture
+
+    mixture = Mixture(SPONGE, INGREDIENTS)
+
+    def bake_until_stopped():
+        with pytest.raises(Interrupted):
+            oven.bake(mixture)
+
+    thread = threading.Thread(target=bake_until_stopped, daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    with pytest.raises(OvenBusyError):
+        oven.bake(mixture)
+    with pytest.raises(OvenBusyError):
+        oven.configure(MADEIRA)
+    clock.stopping.set()  # let the background bake stop early
+    thread.join(5)
+
+
+def test_baking_before_configuring_is_refused():
+    oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()))
+    from bakectl.model import Mixture
+
+    with pytest.raises(RuntimeError, match="configure it first"):
+        oven.bake(Mixture(SPONGE, INGREDIENTS))
+
+
+class FailingDriver(ClockDriver):
+    """Every madeira bake raises halfway through."""
+
+    def bake(self, oven, mixture, minutes):
+        if mixture.recipe.name == "madeira":
+            self.clock.block(minutes / 2)
+            raise RuntimeError("the oven door jammed")
+        super().bake(oven, mixture, minutes)
+
+
+class DriverPlugin:
+    def __init__(self, driver_cls):
+        self.driver_cls = driver_cls
+
+    from bakectl.hookspecs import hookimpl
+
+    @hookimpl
+    def bakectl_oven_driver(self, clock):
+        return self.driver_cls(clock)
+
+
+@pytest.mark.parametrize("clock_factory", [SimulatedClock, lambda: RealClock(60000)],
+                         ids=["simulated", "real"])
+def test_a_cake_whose_bake_raises_fails_only_its_order(clock_factory):
+    from bakectl.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(DriverPlugin(FailingDriver), name="failing-driver")
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1), Order("o-3", "scones", 3)]
+    # One oven: the failing bake must give it back, or nothing after it could bake.
+    report = bake_orders(orders, RECIPES, Bakery.default(1), clock_factory(), plugins=pm)
+    status = {o["id"]: o["status"] for o in report["orders"]}
+    assert status == {"o-1": "delivered", "o-2": "failed", "o-3": "delivered"}
+    failed = [c for c in report["cakes"] if c["status"] == "failed"]
+    assert len(failed) == 1 and "the oven door jammed" in failed[0]["error"]
+    assert report["summary"] == {"orders": 3, "delivered": 2, "failed": 1, "late": 0, "cakes": 6}
+
+
+def test_a_mixer_limit_serialises_mixing():
+    bakery = Bakery(Bakery.default(3).ovens, mixers=1)
+    orders = [Order("o-1", "sponge", 3)]
+    report = bake_orders(orders, RECIPES, bakery, SimulatedClock())
+    mixes = sorted((c["mix_start"], c["mix_end"]) for c in report["cakes"])
+    assert mixes == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]
+
+
+def test_pool_gives_an_oven_back_when_its_waiter_is_cancelled():
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock))
+    pool = OvenPool([oven], clock=clock)
+
+    async def main():
+        async with pool.oven_for("first", SPONGE):
+            waiter = asyncio.ensure_future(pool.acquire("second", SPONGE))
+            await asyncio.sleep(0)
+            waiter.cancel()
+            third = asyncio.ensure_future(pool.acquire("third", SPONGE))
+            await asyncio.sleep(0)
+        got = await third
+        return got
+
+    assert run_in_foreground(main(), clock=clock) is oven
+
+
+def test_simulated_runs_are_deterministic_and_take_no_wall_time():
+    orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
+              for k in range(200)]
+    first = bake_orders(orders, RECIPES, Bakery.default(4), SimulatedClock())
+    second = bake_orders(orders, RECIPES, Bakery.default(4), SimulatedClock())
+    first.pop("wall_seconds"), second.pop("wall_seconds")
+    assert first == second
+    assert first["makespan_minutes"] > 1000  # a long bakery day ...
+    check_schedule(first, ovens=4)
+
+
+def test_a_state_where_nothing_can_progress_is_a_deadlock_error():
+    from bakectl.errors import DeadlockError
+
+    async def stuck():
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(DeadlockError):
+        run_in_foreground(stuck(), clock=SimulatedClock())
