@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 
 from bakectl.background import background_tasks, run_in_background, run_in_foreground
-from bakectl.model import Bakery, Cake, CakeRequest, Ingredient, Mixture, Order, Recipe
+from bakectl.model import Bakery, Cake, Ingredient, Mixture, Order, Recipe
 from bakectl.ovens import ClockDriver, FifoPolicy, Oven, OvenPool
 from bakectl.report import CakeRecord, OrderRecord, build_report
 
@@ -78,6 +78,7 @@ class Kitchen:
         self.orders: list[OrderRecord] = []
         self.cakes: list[CakeRecord] = []
         self._orders_by_id: dict[str, OrderRecord] = {}
+        self._open = False
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
         self._on_stage = notifier(plugins, "bakectl_cake_stage")
@@ -112,28 +113,43 @@ class Kitchen:
 
     async def run(self, orders: Iterable[Order], recipes: dict[str, Recipe]) -> list[OrderRecord]:
         """Make every cake of every order concurrently; return when all are done or failed."""
+        async with self.open():
+            for order in orders:
+                self.add_order(order, recipes[order.recipe])
+            if self._on_started is not None:
+                self._on_started(kitchen=self)
+        return self.orders
+
+    @contextlib.asynccontextmanager
+    async def open(self):
+        """Open the kitchen: orders can be added until the block ends, which waits for every
+        cake to be finished (a server keeps it open; a batch closes it at once)."""
         import asyncio
 
         if self.bakery.mixers is not None:
             self._mixers = asyncio.Semaphore(self.bakery.mixers)
-        requests = []
-        for order in orders:
-            record = OrderRecord(order)
-            self.orders.append(record)
-            self._orders_by_id[order.id] = record
-            for index in range(1, order.quantity + 1):
-                cake = CakeRecord(order.id, order.recipe, index)
-                record.cakes.append(cake)
-                self.cakes.append(cake)
-                requests.append(CakeRequest(order, recipes[order.recipe], index))
         if self.clock.simulated:
             asyncio.get_running_loop().describe_deadlock = self.describe_waiting
-        if self._on_started is not None:
-            self._on_started(kitchen=self)
         async with background_tasks():
-            for request, cake in zip(requests, self.cakes, strict=True):
-                run_in_background(self._make(cake, request.recipe))
-        return self.orders
+            self._open = True
+            try:
+                yield self
+            finally:
+                self._open = False
+
+    def add_order(self, order: Order, recipe: Recipe) -> OrderRecord:
+        """Start making every cake of `order` (the kitchen must be open)."""
+        if not self._open:
+            raise RuntimeError("the kitchen is not open: use `async with kitchen.open()`")
+        record = OrderRecord(order)
+        self.orders.append(record)
+        self._orders_by_id[order.id] = record
+        for index in range(1, order.quantity + 1):
+            cake = CakeRecord(order.id, order.recipe, index)
+            record.cakes.append(cake)
+            self.cakes.append(cake)
+            run_in_background(self._make(cake, recipe))
+        return record
 
     async def _make(self, cake: CakeRecord, recipe: Recipe) -> None:
         try:

@@ -86,15 +86,6 @@ class Bakery:
         return Bakery(tuple(listed), self.ambient_c, self.mixers)
 
 
-@dataclass(frozen=True, slots=True)
-class CakeRequest:
-    """One unit of an order: one mix, one bake. `index` counts from 1 within the order."""
-
-    order: Order
-    recipe: Recipe
-    index: int
-
-
 @dataclass(slots=True)
 class Mixture:
     """What mixing gives: ready for the oven."""
