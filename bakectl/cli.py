@@ -241,6 +241,54 @@ def list_recipes(
     console(sys.stdout).print(table)
 
 
-def main() -> None:
+def _add_plugin_commands(argv: list[str]) -> None:
+    """Let plugins add commands through the ``bakectl_commands`` hook.
+
+    Built-in plugins and ``-p`` modules always take part. Installed plugins are discovered
+    only when the command line names a command that is not there yet, so ``--help``,
+    ``--version`` and the built-in commands never pay for, or break on, third-party imports."""
+    from bakectl.plugins import get_plugin_manager
+
+    options = _plugin_options(argv)
+    builtin = get_plugin_manager(options, installed=False)
+    builtin.hook.bakectl_commands(app=app)
+    command = _command_word(argv)
+    if command is None or command in _command_names():
+        return
+    everything = get_plugin_manager(options)
+    everything.subset_hook_caller("bakectl_commands", remove_plugins=builtin.get_plugins())(
+        app=app)
+
+
+def _command_names() -> set[str]:
+    return {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The command named on the command line, if any (skipping options and -p values)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("-p", "--plugin"):
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _plugin_options(argv: list[str]) -> list[str]:
+    options = []
+    for k, word in enumerate(argv):
+        if word in ("-p", "--plugin") and k + 1 < len(argv):
+            options.append(argv[k + 1])
+        elif word.startswith("--plugin="):
+            options.append(word.split("=", 1)[1])
+    return options
+
+
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app()
+    argv = sys.argv[1:] if argv is None else argv
+    _add_plugin_commands(argv)
+    app(args=argv, prog_name="bakectl")

@@ -68,8 +68,9 @@ class PluginManager(pluggy.PluginManager):
              f"(disable it with -p no:{name} or BAKECTL_DISABLE_PLUGINS={name})")
 
 
-def get_plugin_manager(options: Iterable[str] = ()) -> PluginManager:
-    """Load built-in and installed plugins, honouring ``-p`` options and the environment."""
+def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -> PluginManager:
+    """Load built-in and (unless `installed` is false) installed plugins, honouring ``-p``
+    options and the environment."""
     pm = PluginManager()
     load, block = [], set(_env_list("BAKECTL_DISABLE_PLUGINS") or [])
     for option in options:
@@ -85,7 +86,7 @@ def get_plugin_manager(options: Iterable[str] = ()) -> PluginManager:
         if name not in block:
             pm.register(importlib.import_module(module), name=name)
 
-    if only is None or only:
+    if installed and (only is None or only):
         from importlib.metadata import entry_points  # deferred: costly, not needed for --help
 
         for entry in entry_points(group=ENTRY_POINT_GROUP):
