@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 from bakectl.model import Cake, Mixture, OvenSpec, Recipe
@@ -189,21 +188,18 @@ class OvenPool:
         self.policy = policy if policy is not None else FifoPolicy()
         self.clock = clock
         self._seq = itertools.count()
+        #: the hottest any oven can go: a recipe above it can never be baked here
+        self._hottest = max((oven.spec.max_temperature_c for oven in self.ovens), default=None)
 
     @property
     def waiting(self) -> int:
         return len(self.policy)
 
-    @contextlib.asynccontextmanager
-    async def oven_for(self, cake, recipe: Recipe) -> AsyncIterator[Oven]:
-        oven = await self.acquire(cake, recipe)
-        try:
-            yield oven
-        finally:
-            self.release(oven)
+    def oven_for(self, cake, recipe: Recipe) -> _OvenLease:
+        return _OvenLease(self, cake, recipe)
 
-    async def acquire(self, cake, recipe: Recipe) -> Oven:
-        if not any(oven.can_bake(recipe) for oven in self.ovens):
+    async def acquire(self, cake, recipe: Recipe, lease: _OvenLease | None = None) -> Oven:
+        if self._hottest is None or recipe.temperature_c > self._hottest:
             raise RuntimeError(f"no oven in the pool can bake {recipe.name} "
                                f"at {recipe.temperature_c} °C")
         future = asyncio.get_running_loop().create_future()
@@ -211,19 +207,28 @@ class OvenPool:
         self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
         self._dispatch()
         try:
-            return await future
+            oven = await future
         except asyncio.CancelledError:
             # Cancelled just after being handed an oven: give it back for the next cake.
             if future.done() and not future.cancelled():
                 self.release(future.result())
             raise
+        if lease is not None:
+            lease.oven = oven
+        return oven
 
     def release(self, oven: Oven) -> None:
-        self.free.append(oven)
-        self.free.sort(key=lambda o: o.index)
+        free = self.free
+        # Keep the free list in bakery-file order (the policies' tie-breaker) without a sort.
+        at = len(free)
+        while at and free[at - 1].index > oven.index:
+            at -= 1
+        free.insert(at, oven)
         self._dispatch()
 
     def _dispatch(self) -> None:
+        if not self.free or not len(self.policy):
+            return
         now = self.clock.now() if self.clock is not None else 0.0
         while self.free:
             picked = self.policy.pick(self.free, now)
@@ -232,3 +237,25 @@ class OvenPool:
             waiter, oven = picked
             self.free.remove(oven)
             waiter.future.set_result(oven)
+
+
+class _OvenLease:
+    """``async with pool.oven_for(...)``: an oven for the block, given back however it ends.
+
+    A small class rather than an ``asynccontextmanager``: it is entered once per cake."""
+
+    __slots__ = ("pool", "cake", "recipe", "oven")
+
+    def __init__(self, pool: OvenPool, cake, recipe: Recipe):
+        self.pool = pool
+        self.cake = cake
+        self.recipe = recipe
+        self.oven: Oven | None = None
+
+    def __aenter__(self):
+        # The pool's own coroutine is the awaitable: one frame less per waiting cake (100,000
+        # cakes wait at once in a big plan). It records the oven here for __aexit__.
+        return self.pool.acquire(self.cake, self.recipe, self)
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.pool.release(self.oven)
