@@ -77,6 +77,8 @@ class Kitchen:
         self._mixers = None
         self.orders: list[OrderRecord] = []
         self.cakes: list[CakeRecord] = []
+        #: the recipes of the cakes added, by name
+        self.recipes: dict[str, Recipe] = {}
         self._orders_by_id: dict[str, OrderRecord] = {}
         self._open = False
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
@@ -144,8 +146,10 @@ class Kitchen:
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record
+        self.recipes[recipe.name] = recipe
         for index in range(1, order.quantity + 1):
-            cake = CakeRecord(order.id, order.recipe, index)
+            cake = CakeRecord(order.id, order.recipe, index, position=len(self.cakes),
+                              due=order.due, priority=order.priority)
             record.cakes.append(cake)
             self.cakes.append(cake)
             run_in_background(self._make(cake, recipe))

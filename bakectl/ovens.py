@@ -122,7 +122,7 @@ class Oven:
 class Waiter:
     """A cake waiting for an oven."""
 
-    __slots__ = ("cake", "recipe", "seq", "future", "joined")
+    __slots__ = ("cake", "recipe", "seq", "future", "joined", "position")
 
     def __init__(self, cake, recipe: Recipe, seq: int, future: asyncio.Future, joined: float):
         self.cake = cake
@@ -130,6 +130,9 @@ class Waiter:
         self.seq = seq
         self.future = future
         self.joined = joined
+        #: the cake's place in the orders file (an order's cakes consecutively): the
+        #: tie-breaker between cakes that join the queue at the same minute
+        self.position = getattr(cake, "position", seq)
 
 
 class FifoPolicy:
@@ -148,7 +151,17 @@ class FifoPolicy:
         return len(self._queue)
 
     def add(self, waiter: Waiter) -> None:
-        self._queue.append(waiter)
+        queue = self._queue
+        queue.append(waiter)
+        # Cakes that finish mixing at the same minute line up in orders-file order
+        # (FORMATS.md), whatever order their wake-ups happened to run in.
+        at = len(queue) - 1
+        while (at and queue[at - 1].joined == waiter.joined
+               and queue[at - 1].position > waiter.position):
+            at -= 1
+        if at != len(queue) - 1:
+            queue.pop()
+            queue.insert(at, waiter)
 
     def pick(self, free: list[Oven], now: float) -> tuple[Waiter, Oven] | None:
         queue = self._queue
@@ -188,6 +201,7 @@ class OvenPool:
         self.policy = policy if policy is not None else FifoPolicy()
         self.clock = clock
         self._seq = itertools.count()
+        self._dispatch_pending = False
         #: the hottest any oven can go: a recipe above it can never be baked here
         self._hottest = max((oven.spec.max_temperature_c for oven in self.ovens), default=None)
 
@@ -205,7 +219,7 @@ class OvenPool:
         future = asyncio.get_running_loop().create_future()
         now = self.clock.now() if self.clock is not None else 0.0
         self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
-        self._dispatch()
+        self._dispatch_soon()
         try:
             oven = await future
         except asyncio.CancelledError:
@@ -224,9 +238,18 @@ class OvenPool:
         while at and free[at - 1].index > oven.index:
             at -= 1
         free.insert(at, oven)
-        self._dispatch()
+        self._dispatch_soon()
+
+    def _dispatch_soon(self) -> None:
+        # Ovens are handed out once everything due at this minute has happened: an oven freed
+        # and a cake finishing its mix at the same minute meet, and so do two ovens freed at
+        # the same minute (the cake takes the better one), whatever order the wake-ups ran in.
+        if not self._dispatch_pending:
+            self._dispatch_pending = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
+        self._dispatch_pending = False
         if not self.free or not len(self.policy):
             return
         now = self.clock.now() if self.clock is not None else 0.0
