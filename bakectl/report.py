@@ -129,3 +129,29 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "cakes": cake_rows,
         "ovens": ovens,
     }
+
+
+def write_json(report: dict, stream) -> None:
+    """Write `report` as JSON: the top level indented, one line per order, cake and oven.
+
+    Byte-for-byte the same for the same report. Rows are encoded one by one with the C
+    encoder (``json.dumps(indent=...)`` falls back to pure Python: seconds for a 100,000-cake
+    plan) and written as they go, so the whole document never sits in memory at once."""
+    import json
+
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    stream.write("{")
+    first = True
+    for key, value in report.items():
+        stream.write("\n  " if first else ",\n  ")
+        first = False
+        stream.write(dumps(key) + ": ")
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            stream.write("[")
+            for k, row in enumerate(value):
+                stream.write("\n    " if k == 0 else ",\n    ")
+                stream.write(dumps(row))
+            stream.write("\n  ]")
+        else:
+            stream.write(dumps(value))
+    stream.write("\n}\n")
