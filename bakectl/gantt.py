@@ -69,6 +69,7 @@ def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]],
 
 def terminal_chart(report: dict, width: int = 60, colour: bool = True):
     """A Rich renderable: the ovens over time, with a time axis and a legend."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
@@ -78,7 +79,8 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
              for k, letter in enumerate(legend)}
     makespan = report["makespan_minutes"] or 0.0
     table = Table.grid(padding=(0, 1))
-    table.add_column(justify="right", no_wrap=True)
+    names = max((len(oven) for oven, _ in rows), default=1)
+    table.add_column(justify="right", no_wrap=True, min_width=names)
     table.add_column(no_wrap=True)
     for oven, line in rows:
         text = Text()
@@ -92,8 +94,7 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
         keys.append(letter, style=style[letter])
         keys.append(f" {recipe} ({temps.get(recipe, 0):g} °C)  ")
     keys.append("· heating/cooling")
-    table.add_row("", keys)
-    return table
+    return Group(table, keys)
 
 
 def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
