@@ -30,6 +30,8 @@ SEED_RULES = ("fifo", "edf", "batch")
 #: Plan evaluations the search may spend (deterministic, unlike a time limit); about 1-2 s
 #: on the benchmark instances.
 EFFORT = 60_000
+#: Kicks in a row without a better plan before the search stops.
+MAX_STALE_KICKS = 400
 #: Above this many cakes the dispatch rules' runs are used as they are (the local search
 #: would take long, and a big day is dominated by throughput, not set-ups).
 MAX_SEARCH_CAKES = 5_000
@@ -124,7 +126,7 @@ def _leximax(ends: list[float]) -> list[float]:
 
 
 def local_search(day: Day, sequences: dict[int, list[int]], effort: int,
-                 seed: int = 1) -> dict[int, list[int]]:
+                 seed: int = 1, bound: float = 0.0) -> dict[int, list[int]]:
     """Improve a plan's makespan (then the spread of oven end times): moves, swaps, kicks."""
     ovens = sorted(sequences)
     rank = day.rank
@@ -192,7 +194,9 @@ def local_search(day: Day, sequences: dict[int, list[int]], effort: int,
 
     descend()
     best = ({k: list(s) for k, s in seqs.items()}, _leximax(list(ends.values())))
-    while day.evaluations < budget:
+    stale = 0
+    # Stop early once nothing better can exist (the lower bound) or kicks stop paying.
+    while day.evaluations < budget and best[1][0] > bound + 1e-9 and stale < MAX_STALE_KICKS:
         # Kick: move a few random cakes to random ovens that can bake them, then descend.
         seqs = {k: list(s) for k, s in best[0].items()}
         for _ in range(rng.randint(1, 3)):
@@ -206,8 +210,10 @@ def local_search(day: Day, sequences: dict[int, list[int]], effort: int,
         ends = {k: day.run(k, seqs[k]) for k in ovens}
         descend()
         found = _leximax(list(ends.values()))
+        stale += 1
         if found < best[1]:
             best = ({k: list(s) for k, s in seqs.items()}, found)
+            stale = 0
     return best[0]
 
 
@@ -226,7 +232,12 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
         candidates.append((day.score(sequences), name, sequences))
     candidates.sort(key=lambda c: (c[0], SEED_RULES.index(c[1])))
     if len(day.temp) <= MAX_SEARCH_CAKES:
-        improved = local_search(day, candidates[0][2], effort)
+        from bakectl.scheduling import lower_bound
+
+        bound = lower_bound([(recipes[o.recipe].mix_minutes, recipes[o.recipe].temperature_c,
+                              recipes[o.recipe].bake_minutes)
+                             for o in orders for _ in range(o.quantity)], bakery)
+        improved = local_search(day, candidates[0][2], effort, bound=bound)
         candidates.append((day.score(improved), "local search", improved))
         candidates.sort(key=lambda c: c[0])  # stable: a rule's run wins a tie
     (makespan, lateness), origin, sequences = candidates[0]

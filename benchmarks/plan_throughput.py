@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
 
 
-def measure(command: list[str], stdout) -> tuple[float, float]:
+def measure(command: list[str], stdout, cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB) of one whole process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE)
+    # In the workload's folder, so that no other recipes/ folder is found.
+    process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as scratch:
-        work = a.keep or Path(scratch) / "workload"
+        work = (a.keep or Path(scratch) / "workload").resolve()
         if not (work / "orders.yaml").exists():
             subprocess.run([sys.executable, str(a.bench / "make_workload.py"), str(work),
                             "--cakes", str(a.cakes), "--ovens", str(a.ovens),
@@ -69,10 +70,10 @@ def main(argv=None) -> int:
         simpy_out = None
         for _ in range(a.repeat):
             with open(report_path, "w") as out:
-                wall, rss = measure(ours, out)
+                wall, rss = measure(ours, out, work)
             best["bakectl"] = [min(best["bakectl"][0], wall), min(best["bakectl"][1], rss)]
             with open(Path(scratch) / "simpy.json", "w") as out:
-                wall, rss = measure(simpy, out)
+                wall, rss = measure(simpy, out, work)
             best["simpy"] = [min(best["simpy"][0], wall), min(best["simpy"][1], rss)]
             simpy_out = json.loads((Path(scratch) / "simpy.json").read_text())
         report = json.loads(report_path.read_text())
