@@ -101,7 +101,7 @@ MixersOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
 PolicyOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--policy", metavar="NAME", help="Which waiting cake gets a free oven: fifo, edf, batch "
-    "or search (see docs/plan.md) [default: fifo].", show_default=False)]
+    "or search (see docs/plan.md) [default: search].", show_default=False)]
 
 
 def _policy(name: str | None, inputs):

@@ -158,7 +158,7 @@ POLICIES = {"fifo": FifoPolicy, "edf": EdfPolicy, "batch": BatchPolicy}
 #: Every policy name, in the order `plan --compare` shows them.
 POLICY_NAMES = ("fifo", "edf", "batch", "search")
 #: The policy `bake` and `plan` use when none is named.
-DEFAULT_POLICY = "fifo"
+DEFAULT_POLICY = "search"
 
 
 def make_policy(name: str, orders=None, recipes=None, bakery=None):

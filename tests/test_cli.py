@@ -31,7 +31,9 @@ def small_bakery(write, orders: str, ovens: int = 2) -> None:
 def test_bake_json_report_follows_the_timing_model(write, tmp_path):
     small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge, quantity: 2, due: 60}\n"
                         "  - {id: o-2, recipe: madeira, due: 100}\n")
-    result = run_cli("bake", "orders.yaml", "--speed", "6000", "--json", cwd=tmp_path)
+    # fifo named explicitly: the numbers below are the seed's first-come-first-served day.
+    result = run_cli("bake", "orders.yaml", "--speed", "6000", "--json", "--policy", "fifo",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # stdout holds the report and nothing else
     assert report["mode"] == "real" and report["policy"] == "fifo"
