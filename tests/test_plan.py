@@ -228,3 +228,21 @@ def test_same_minute_arrivals_queue_in_orders_file_order():
         by_order = {c["order"]: c for c in report["cakes"]}
         assert by_order["first"]["oven_start"] == 12.0
         assert by_order["second"]["oven_start"] == by_order["first"]["bake_end"]
+
+
+BENCH = ROOT.parent / "shared" / "bench"
+
+
+@pytest.mark.skipif(not (BENCH / "simpy_bakery.py").exists(), reason="no ../shared/bench")
+def test_fifo_makespan_equals_the_simpy_reference(tmp_path):
+    pytest.importorskip("simpy")
+    work = tmp_path / "day"
+    subprocess.run([sys.executable, str(BENCH / "make_workload.py"), str(work), "--cakes",
+                    "400", "--ovens", "5", "--temperatures", "7", "--mixers", "2"],
+                   check=True, capture_output=True)
+    simpy = subprocess.run([sys.executable, str(BENCH / "simpy_bakery.py"), str(work)],
+                           check=True, capture_output=True, text=True)
+    ours = run_cli("plan", "orders.yaml", "--policy", "fifo", "--json", cwd=work)
+    assert ours.returncode == 0, ours.stderr
+    assert json.loads(ours.stdout)["makespan_minutes"] == json.loads(simpy.stdout)[
+        "makespan_minutes"]
