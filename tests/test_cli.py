@@ -118,8 +118,8 @@ def test_demo_plans_to_a_sensible_day():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["summary"]["delivered"] == 10
-    # The quick start bakes at 600x: keep the demo under 30 s of wall time.
-    assert report["makespan_minutes"] * 60 / 600 < 30
+    # The quick start bakes at 900x: keep the demo well under 30 s of wall time.
+    assert report["makespan_minutes"] * 60 / 900 < 20
 
 
 def test_recipes_lists_each_recipe_with_its_source(tmp_path):
