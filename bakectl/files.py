@@ -359,7 +359,11 @@ def _reading(ctx: _Context, path: str | Path, read: Callable[[_Events], Any],
         ctx.errors.append(InputError(Where(ctx.path), f"cannot read this YAML: {exc}"))
     except OSError as exc:
         ctx.errors.append(InputError(Where(ctx.path), f"cannot read this file: {_reason(exc)}"))
-    ctx.raise_errors()
+    try:
+        ctx.raise_errors()
+    except InputErrors as exc:
+        exc.partial = result  # what was read fine, so callers can check it too
+        raise
     return result
 
 
