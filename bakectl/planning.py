@@ -82,20 +82,21 @@ def show_comparison(rows: list[dict], *, json_report: bool) -> None:
     from bakectl.output import console
 
     best = min(rows, key=lambda r: (r["makespan_minutes"], r["total_lateness_minutes"]))
+    punctual = min(rows, key=lambda r: (r["total_lateness_minutes"], r["makespan_minutes"]))
     table = Table(title=f"policies compared · lower bound "
                         f"{_m(rows[0]['lower_bound_minutes'])}")
     for column in ("policy", "makespan", "efficiency", "late orders", "lateness", "set-up",
                    "seconds"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for r in rows:
-        mark = " *" if r is best else ""
+        mark = (" *" if r is best else "") + (" †" if r is punctual else "")
         table.add_row(r["policy"] + mark, _m(r['makespan_minutes']),
                       f"{r['efficiency']:.1%}" if r["efficiency"] else "",
                       str(r["late_orders"]), _m(r['total_lateness_minutes']),
                       _m(r['setup_minutes']), f"{r['wall_seconds']:.2f}")
     out = console(sys.stdout)
     out.print(table)
-    out.print(f"* shortest day: {best['policy']}")
+    out.print(f"* shortest day: {best['policy']}   † fewest minutes late: {punctual['policy']}")
 
 
 def _m(minutes: float) -> str:

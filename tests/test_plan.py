@@ -80,8 +80,9 @@ def test_plan_gives_the_same_report_as_bake_simulate(bakery_dir):
 
 def test_plan_matches_a_real_time_bake_within_two_percent(bakery_dir):
     plan = json.loads(run_cli("plan", "orders.yaml", "--json", cwd=bakery_dir).stdout)
-    # ~300 bakery minutes at 12,000x: about 1.5 s of wall time.
-    real = run_cli("bake", "orders.yaml", "--speed", "12000", "--json", "--no-progress",
+    # ~220 bakery minutes at 3,000x: about 4.5 s, so scheduling jitter on a busy machine
+    # (tens of ms) stays well inside 2 %.
+    real = run_cli("bake", "orders.yaml", "--speed", "3000", "--json", "--no-progress",
                    cwd=bakery_dir)
     assert real.returncode == 0, real.stderr
     real_report = json.loads(real.stdout)
