@@ -17,11 +17,25 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from bakectl.errors import BakeryError
 from bakectl.model import Cake, Mixture, OvenSpec, Recipe
+
+#: consecutive faults after which an oven is taken out of the pool (a bake that succeeds resets)
+BROKEN_AFTER = 3
 
 
 class OvenBusyError(RuntimeError):
     """An oven was asked to do two things at once."""
+
+
+class OvenFault(BakeryError):
+    """The oven itself failed, not the cake: raised by a driver (a thermostat, a door, a lost
+    connection). The cake is made again on another oven without counting against its
+    ``--retries``; an oven with `BROKEN_AFTER` faults in a row leaves the pool."""
+
+
+class NoOvenError(BakeryError):
+    """No working oven in the pool can bake this recipe any more."""
 
 
 class OvenDriver(Protocol):
@@ -63,6 +77,10 @@ class Oven:
         self.bakes = 0
         self.busy_minutes = 0.0
         self.setup_minutes_total = 0.0
+        #: OvenFaults since the last good bake; at BROKEN_AFTER the oven is broken
+        self.strikes = 0
+        #: why the oven left the pool (its last fault), or None while it works
+        self.broken: str | None = None
         self._in_use = threading.Lock()
 
     def can_bake(self, recipe: Recipe) -> bool:
@@ -85,7 +103,8 @@ class Oven:
         with self._exclusive("heating" if recipe.temperature_c >= self.temperature_c
                              else "cooling"):
             if minutes:
-                self.driver.set_temperature(self, recipe.temperature_c, minutes)
+                with self._faults():
+                    self.driver.set_temperature(self, recipe.temperature_c, minutes)
             self.temperature_c = recipe.temperature_c
             self.setup_minutes_total += minutes
         return minutes
@@ -101,13 +120,26 @@ class Oven:
             # Stamped by the oven itself: thread hand-offs before and after are not baking.
             started = self.clock.now()
             try:
-                self.driver.bake(self, mixture, recipe.bake_minutes)
+                with self._faults():
+                    self.driver.bake(self, mixture, recipe.bake_minutes)
             finally:
                 self.baking = None
             finished = self.clock.now()
+            self.strikes = 0
             self.bakes += 1
             self.busy_minutes += recipe.bake_minutes
         return Cake(recipe, self.name, self.temperature_c, started, finished)
+
+    @contextlib.contextmanager
+    def _faults(self):
+        # Only an OvenFault is the oven's fault; any other exception is the cake's.
+        try:
+            yield
+        except OvenFault as exc:
+            self.strikes += 1
+            if self.strikes >= BROKEN_AFTER:
+                self.broken = f"{exc}" or type(exc).__name__
+            raise
 
     @contextlib.contextmanager
     def _exclusive(self, activity: str):
@@ -186,7 +218,11 @@ def best_oven(free: list[Oven], recipe: Recipe) -> Oven | None:
 
 class OvenPool:
     """The shared ovens. ``async with pool.oven_for(cake, recipe) as oven`` waits for one and
-    always gives it back, however the block is left."""
+    always gives it back, however the block is left.
+
+    A broken oven (see `Oven.broken`) is not given back: it leaves the pool, and cakes waiting
+    for a recipe that no working oven can bake any more fail with `NoOvenError` at once
+    instead of waiting forever."""
 
     def __init__(self, ovens: list[Oven], policy=None, clock=None):
         self.ovens = list(ovens)
@@ -194,6 +230,22 @@ class OvenPool:
         self.policy = policy if policy is not None else FifoPolicy()
         self.clock = clock
         self._seq = itertools.count()
+        # Every waiter, whatever the policy keeps: to fail them when the last oven breaks.
+        self._waiters: set[Waiter] = set()
+
+    @property
+    def working(self) -> list[Oven]:
+        return [oven for oven in self.ovens if oven.broken is None]
+
+    def unbakeable(self, recipe: Recipe) -> NoOvenError | None:
+        """Why no working oven can bake `recipe`, or None if one can."""
+        if any(oven.can_bake(recipe) for oven in self.working):
+            return None
+        broken = [f"{oven.name} broke ({oven.broken})" for oven in self.ovens
+                  if oven.broken is not None and oven.can_bake(recipe)]
+        why = f": {'; '.join(broken)}" if broken else ""
+        return NoOvenError(f"no working oven can bake {recipe.name} "
+                           f"at {recipe.temperature_c:g} °C{why}")
 
     @property
     def waiting(self) -> int:
@@ -208,12 +260,14 @@ class OvenPool:
             self.release(oven)
 
     async def acquire(self, cake, recipe: Recipe) -> Oven:
-        if not any(oven.can_bake(recipe) for oven in self.ovens):
-            raise RuntimeError(f"no oven in the pool can bake {recipe.name} "
-                               f"at {recipe.temperature_c} °C")
+        error = self.unbakeable(recipe)
+        if error is not None:
+            raise error
         future = asyncio.get_running_loop().create_future()
         now = self.clock.now() if self.clock is not None else 0.0
-        self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
+        waiter = Waiter(cake, recipe, next(self._seq), future, now)
+        self._waiters.add(waiter)
+        self.policy.add(waiter)
         self._dispatch()
         try:
             return await future
@@ -222,11 +276,24 @@ class OvenPool:
             if future.done() and not future.cancelled():
                 self.release(future.result())
             raise
+        finally:
+            self._waiters.discard(waiter)
 
     def release(self, oven: Oven) -> None:
-        self.free.append(oven)
-        self.free.sort(key=lambda o: o.index)
+        if oven.broken is not None:
+            self._fail_stranded()
+        else:
+            self.free.append(oven)
+            self.free.sort(key=lambda o: o.index)
         self._dispatch()
+
+    def _fail_stranded(self) -> None:
+        # Policies skip waiters whose future is done, so failing the future withdraws it.
+        for waiter in sorted(self._waiters, key=lambda w: w.seq):
+            if not waiter.future.done():
+                error = self.unbakeable(waiter.recipe)
+                if error is not None:
+                    waiter.future.set_exception(error)
 
     def _dispatch(self) -> None:
         now = self.clock.now() if self.clock is not None else 0.0
