@@ -241,9 +241,9 @@ class OvenPool:
         """Why no working oven can bake `recipe`, or None if one can."""
         if any(oven.can_bake(recipe) for oven in self.working):
             return None
-        broken = [f"{oven.name} broke ({oven.broken})" for oven in self.ovens
+        broken = [oven.name for oven in self.ovens
                   if oven.broken is not None and oven.can_bake(recipe)]
-        why = f": {'; '.join(broken)}" if broken else ""
+        why = f" (broken down: {', '.join(broken)})" if broken else ""
         return NoOvenError(f"no working oven can bake {recipe.name} "
                            f"at {recipe.temperature_c:g} °C{why}")
 
