@@ -112,8 +112,8 @@ def test_when_no_oven_can_bake_a_recipe_any_more_its_orders_fail_instead_of_hang
 
 def test_fail_fast_stops_the_run_at_the_first_failure():
     report = bake([Order("o-1", "sponge"), Order("o-2", "scones", 3)], FlakyDriver(1),
-                  ovens=1, fail_fast=True)
-    # The scones got the oven first; the sponge fails after one of them is baked.
+                  ovens=2, fail_fast=True)
+    # Two scones bake first; the sponge fails at minute 48 while the third is in an oven.
     assert report["summary"]["failed"] == 2
     errors = [c["error"] for c in report["cakes"] if c["status"] == "failed"]
     assert errors[0] == "BakeryError: the sponge collapsed"
