@@ -229,10 +229,11 @@ class Journal:
 
 def _check_fingerprint(path: Path, header: dict, fingerprints: dict[str, str]) -> None:
     recorded = header.get("fingerprint") or {}
-    differ = [name for name in ("orders", "recipes", "bakery")
-              if recorded.get(name) != fingerprints.get(name)]
-    if differ:
-        what = " and ".join(f"the {name}" for name in differ)
-        raise _error(path, f"this journal was written for other orders ({what} differ): "
-                           "resume with the files it was started with, or delete it to "
+    # The first difference is the one to fix: other orders use other recipes, too.
+    differ = next((name for name in ("orders", "recipes", "bakery")
+                   if recorded.get(name) != fingerprints.get(name)), None)
+    if differ is not None:
+        verb = "differs" if differ == "bakery" else "differ"
+        raise _error(path, f"this journal was written for other orders (the {differ} {verb}"
+                           "): resume with the files it was started with, or delete it to "
                            "start again")
