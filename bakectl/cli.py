@@ -134,6 +134,16 @@ def bake(
         "--fail-fast", help="Stop the whole run at the first cake that fails.")] = False,
 ) -> None:
     """Bake every order: cakes are made concurrently on the bakery's ovens."""
+    try:
+        _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, no_progress,
+              journal, resume, grace, retries, fail_fast)
+    except KeyboardInterrupt:  # before the kitchen opened (it handles Ctrl-C itself)
+        print("bakectl: interrupted before baking began", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, no_progress,
+          journal, resume, grace, retries, fail_fast) -> None:
     from datetime import datetime
 
     pm = _plugins()
