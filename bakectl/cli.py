@@ -67,13 +67,13 @@ def _input_errors(exc) -> typer.Exit:
     return typer.Exit(EXIT_INPUT)
 
 
-def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None):
+def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None, start=None):
     from bakectl.errors import InputErrors
     from bakectl.inputs import load_inputs
 
     try:
         return load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
-                           mixers=mixers)
+                           mixers=mixers, start=start)
     except InputErrors as exc:
         raise _input_errors(exc) from None
 
@@ -133,19 +133,92 @@ def bake(
     no_progress: Annotated[bool, typer.Option(
         "--no-progress", help="Show no progress on stderr.")] = False,
     policy: PolicyOpt = None,
+    journal: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--journal", metavar="FILE", help="Record every change in FILE [default: ORDERS.journal "
+        "beside the orders file; simulated runs keep none unless given].",
+        show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Carry on the run the journal records: baked cakes are not baked "
+        "again.")] = False,
+    grace: Annotated[float, typer.Option(
+        "--grace", metavar="SECONDS", min=0,
+        help="After Ctrl-C or SIGTERM, bakes in an oven get SECONDS to finish.")] = 10.0,
+    retries: Annotated[int, typer.Option(
+        "--retries", metavar="N", min=0,
+        help="Make a cake whose making fails up to N more times, with backoff.")] = 0,
+    fail_fast: Annotated[bool, typer.Option(
+        "--fail-fast", help="Stop the whole run at the first cake that fails.")] = False,
 ) -> None:
     """Bake every order: cakes are made concurrently on the bakery's ovens."""
+    try:
+        _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, no_progress,
+              policy, journal, resume, grace, retries, fail_fast)
+    except KeyboardInterrupt:  # before the kitchen opened (it handles Ctrl-C itself)
+        print("bakectl: interrupted before baking began", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, no_progress,
+          policy, journal, resume, grace, retries, fail_fast) -> None:
+    from datetime import datetime
+
     pm = _plugins()
-    inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
+    start = datetime.now().astimezone()
+    path = None
+    if journal is not None or resume or not simulate:
+        from bakectl.journal import journal_path
+
+        path = journal_path(orders, journal)
+        if resume:
+            # `due` date-times count from the first run's start, so that they mean the same.
+            start = _journal_start(path) or start
+    inputs = _load(pm, orders, bakery, recipes, ovens, mixers, start=start)
     from bakectl.clock import RealClock, SimulatedClock
 
     clock = SimulatedClock() if simulate else RealClock(speed)
-    _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress,
-                    policy=_policy(policy, inputs))
+    opened = None if path is None else _open_journal(path, inputs, resume=resume,
+                                                     sync=not simulate, start=start)
+    try:
+        _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress,
+                        policy=_policy(policy, inputs), journal=opened, retries=retries,
+                        fail_fast=fail_fast, grace=grace)
+    finally:
+        if opened is not None:
+            opened.close()
 
 
-def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool,
-                    policy=None) -> None:
+def _journal_start(path: Path):
+    from datetime import datetime
+
+    from bakectl.errors import InputErrors
+    from bakectl.journal import read_header
+
+    try:
+        header = read_header(path)
+    except InputErrors as exc:
+        raise _input_errors(exc) from None
+    return None if header is None else datetime.fromisoformat(header["started"])
+
+
+def _open_journal(path: Path, inputs, *, resume: bool, sync: bool, start):
+    from bakectl.errors import InputErrors
+    from bakectl.journal import Journal, fingerprint
+
+    try:
+        return Journal.open(path, fingerprint(inputs.orders, inputs.recipes, inputs.bakery),
+                            resume=resume, sync=sync, started=start, orders=len(inputs.orders),
+                            cakes=sum(o.quantity for o in inputs.orders))
+    except InputErrors as exc:
+        raise _input_errors(exc) from None
+    except OSError as exc:
+        print(f"{path}: cannot write the journal: {exc.strerror or exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, policy=None,
+                    journal=None, retries: int = 0, fail_fast: bool = False,
+                    grace: float = 10.0) -> None:
+    from bakectl.errors import InputErrors
     from bakectl.kitchen import bake_orders
     from bakectl.output import interactive
 
@@ -163,7 +236,10 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool,
         pm.register(reporter, name="progress")
     try:
         report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm,
-                             policy=policy)
+                             policy=policy, journal=journal, retries=retries,
+                             fail_fast=fail_fast, grace=grace)
+    except InputErrors as exc:  # a plugin's settings, e.g. the chaos plugin's
+        raise _input_errors(exc) from None
     finally:
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()
@@ -174,6 +250,9 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool,
     else:
         _print_summary(report)
     if report.get("interrupted"):
+        if journal is not None:
+            print(f"bakectl: interrupted; carry on with --resume (journal: {journal.path})",
+                  file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED)
     failed = report["summary"]["failed"] or any(
         o["status"] != "delivered" for o in report["orders"])

@@ -40,6 +40,8 @@ class RealClock:
         if not speed > 0:
             raise ValueError("speed must be positive")
         self.speed = speed
+        #: the minute the run starts at: 0, or where a resumed run's journal left off
+        self.start_minute = 0.0
         # asyncio's default loops keep time with time.monotonic(), as this does; reading it
         # directly lets oven threads stamp their work too.
         self._start = time.monotonic()
@@ -54,7 +56,7 @@ class RealClock:
         self._start = time.monotonic()
 
     def now(self) -> float:
-        return (time.monotonic() - self._start) * self.speed / 60.0
+        return self.start_minute + (time.monotonic() - self._start) * self.speed / 60.0
 
     def seconds(self, minutes: float) -> float:
         return minutes * 60.0 / self.speed
@@ -84,6 +86,8 @@ class SimulatedClock:
 
     def __init__(self):
         self.stopping = threading.Event()
+        #: the minute the run starts at: 0, or where a resumed run's journal left off
+        self.start_minute = 0.0
         self._loop: SimulatedEventLoop | None = None
 
     def new_event_loop(self) -> SimulatedEventLoop:
@@ -92,6 +96,8 @@ class SimulatedClock:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Nothing is scheduled yet, so moving virtual time forward here moves everything.
+        self._loop._now = self.start_minute
 
     def now(self) -> float:
         # Inside a blocking call run inline, time passes as the call blocks.

@@ -74,7 +74,8 @@ def bakectl_run_started(kitchen: Kitchen) -> None:
 
 @hookspec
 def bakectl_cake_stage(cake: CakeRecord, stage: str, minute: float) -> None:
-    """Called whenever a cake enters a stage: mixing, waiting, preheating, baking, baked, failed.
+    """Called whenever a cake enters a stage: mixing, waiting, preheating, baking, baked, failed,
+    or retrying (a try failed and the cake will be made again; `cake.error` says why).
 
     All implementations are called."""
 

@@ -43,8 +43,10 @@ def load_bakery(path: Path | None, ovens: int | None = None, mixers: int | None 
 
 def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
                 recipe_dirs: list[Path] = (), ovens: int | None = None,
-                mixers: int | None = None) -> Inputs:
-    """Load and cross-check everything; raises InputErrors listing every problem found."""
+                mixers: int | None = None, start=None) -> Inputs:
+    """Load and cross-check everything; raises InputErrors listing every problem found.
+
+    Date-times in `due` count from `start` (a datetime; default now)."""
     from bakectl.files import check_orders, load_orders
     from bakectl.recipebook import collect_recipes
     from bakectl.recipebook import recipe_dirs as find_recipe_dirs
@@ -53,7 +55,7 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
     bakery_path = bakery_path_for(orders_path, bakery)
     loaded_orders = loaded_bakery = recipes = None
     try:
-        loaded_orders = load_orders(orders_path)
+        loaded_orders = load_orders(orders_path, start=start)
     except InputErrors as exc:
         errors.extend(exc.errors)
         loaded_orders = exc.partial  # still cross-checked below: report every problem at once

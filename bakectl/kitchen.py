@@ -8,17 +8,45 @@ background while the kitchen goes on). The same code runs on a real and a simula
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
+import sys
 import time
 from collections.abc import Iterable
 
 from bakectl.background import background_tasks, run_in_background, run_in_foreground
+from bakectl.journal import BAKED_FIELDS
 from bakectl.model import Bakery, Cake, Ingredient, Mixture, Order, Recipe
-from bakectl.ovens import ClockDriver, FifoPolicy, Oven, OvenPool
+from bakectl.ovens import (
+    BROKEN_AFTER,
+    ClockDriver,
+    FifoPolicy,
+    NoOvenError,
+    Oven,
+    OvenFault,
+    OvenPool,
+)
 from bakectl.report import CakeRecord, OrderRecord, build_report
 
-# The stages a cake goes through, in order; "failed" can follow any of them.
+# The stages a cake goes through, in order; "failed" can follow any of them, and "retrying"
+# (back to "mixing" after a failed try) any but "baked".
 STAGES = ("queued", "mixing", "waiting", "preheating", "baking", "baked")
+
+#: seconds a running bake gets to finish after the first Ctrl-C or SIGTERM (--grace)
+DEFAULT_GRACE_SECONDS = 10.0
+#: bakery minutes before a failed cake's first retry; doubles each try, up to the maximum
+RETRY_BACKOFF_MINUTES = 1.0
+RETRY_BACKOFF_MAX_MINUTES = 30.0
+
+
+def retry_backoff(tries: int) -> float:
+    """Bakery minutes to wait before try number `tries` + 1 of a cake (1, 2, 4 ... 30)."""
+    return min(RETRY_BACKOFF_MINUTES * 2 ** (tries - 1), RETRY_BACKOFF_MAX_MINUTES)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 # We stay focused on this task
@@ -63,9 +91,16 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
 
 class Kitchen:
     """Everything the cakes share: the clock, the mixers, the oven pool, and the record of
-    what happened, announced to plugins as it happens."""
+    what happened, written to the journal (if any) and then announced to plugins.
 
-    def __init__(self, bakery: Bakery, clock, *, plugins=None, policy=None, driver=None):
+    `retries`: how many more times a cake whose making raises is made again (after a
+    backoff of `retry_backoff(n)` bakery minutes). `fail_fast`: the first cake that fails
+    for good stops the run. `restored`: cakes an earlier run baked ((order id, index) ->
+    journal record), taken as they are instead of being made again."""
+
+    def __init__(self, bakery: Bakery, clock, *, plugins=None, policy=None, driver=None,
+                 journal=None, retries: int = 0, fail_fast: bool = False,
+                 restored: dict[tuple[str, int], dict] | None = None):
         from bakectl.plugins import notifier
 
         self.bakery = bakery
@@ -82,6 +117,15 @@ class Kitchen:
         self.recipes: dict[str, Recipe] = {}
         self._orders_by_id: dict[str, OrderRecord] = {}
         self._open = False
+        self.journal = journal
+        self.retries = retries
+        self.fail_fast = fail_fast
+        self._restored = restored or {}
+        #: True once the run was asked to stop (Ctrl-C, SIGTERM): no new cake is started
+        self.interrupted = False
+        #: why --fail-fast stopped the run, once it has
+        self._stopped_by: str | None = None
+        self._tasks: dict[CakeRecord, asyncio.Task] = {}
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
         self._on_stage = notifier(plugins, "bakectl_cake_stage")
@@ -113,8 +157,24 @@ class Kitchen:
         elif stage == "baked":
             cake.bake_start, cake.bake_end = where.bake_start, where.bake_end
             cake.status = "baked"
+            cake.error = None  # a failed try that was retried is not why anything failed
+        if self.journal is not None:
+            self._journal_stage(cake, stage, now, where)
         if self._on_stage is not None:
             self._on_stage(cake=cake, stage=stage, minute=now)
+
+    def _journal_stage(self, cake: CakeRecord, stage: str, now: float, where) -> None:
+        # Written (and synced) before anyone hears of the change: see bakectl/journal.py.
+        record = {"event": stage, "m": round(now, 6), "order": cake.order, "index": cake.index}
+        if stage == "preheating":
+            record["oven"] = cake.oven
+        elif stage == "baked":
+            for name in BAKED_FIELDS[:-1]:
+                record[name] = getattr(cake, name)
+            record["bake_minutes"] = where.recipe.bake_minutes
+        elif stage in ("failed", "retrying"):
+            record["error"] = cake.error
+        self.journal.write(record)
 
     async def run(self, orders: Iterable[Order], recipes: dict[str, Recipe]) -> list[OrderRecord]:
         """Make every cake of every order concurrently; return when all are done or failed."""
@@ -129,8 +189,6 @@ class Kitchen:
     async def open(self):
         """Open the kitchen: orders can be added until the block ends, which waits for every
         cake to be finished (a server keeps it open; a batch closes it at once)."""
-        import asyncio
-
         if self.bakery.mixers is not None:
             self._mixers = asyncio.Semaphore(self.bakery.mixers)
         if self.clock.simulated:
@@ -143,32 +201,110 @@ class Kitchen:
                 self._open = False
 
     def add_order(self, order: Order, recipe: Recipe) -> OrderRecord:
-        """Start making every cake of `order` (the kitchen must be open)."""
+        """Start making every cake of `order` (the kitchen must be open); cakes an earlier
+        run baked are taken from the journal as they are."""
         if not self._open:
             raise RuntimeError("the kitchen is not open: use `async with kitchen.open()`")
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record
         self.recipes[recipe.name] = recipe
+        restored = []
         for index in range(1, order.quantity + 1):
             cake = CakeRecord(order.id, order.recipe, index, position=len(self.cakes),
                               due=order.due, priority=order.priority)
             record.cakes.append(cake)
             self.cakes.append(cake)
-            run_in_background(self._make(cake, recipe))
+            done = self._restored.get((order.id, index))
+            if done is not None:
+                self._restore(cake, done)
+                restored.append(cake)
+            else:
+                self._tasks[cake] = run_in_background(self._make(cake, recipe))
+        for cake in restored:  # once every cake of the order is known
+            self.ovens.cake_finished(cake)
+            self._account(cake)
         return record
 
+    def _restore(self, cake: CakeRecord, done: dict) -> None:
+        for name in BAKED_FIELDS[:-1]:
+            setattr(cake, name, done[name])
+        cake.stage = cake.status = "baked"
+        oven = next((o for o in self.ovens.ovens if o.name == cake.oven), None)
+        if oven is not None:  # the oven's totals cover the whole timeline
+            oven.bakes += 1
+            oven.busy_minutes += done["bake_minutes"]
+            oven.setup_minutes_total += cake.bake_start - cake.oven_start
+
     async def _make(self, cake: CakeRecord, recipe: Recipe) -> None:
+        """make_cake, again after a failure while retries last; a failure for good fails
+        the cake (and its order), not the batch, unless --fail-fast."""
+        tries = oven_faults = 0
         try:
-            await make_cake(self, cake, recipe)
-        except Exception as exc:  # a failing cake fails its order, not the batch
-            cake.status = "failed"
-            cake.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self.stage(cake, "failed")
-        else:
-            if self._on_baked is not None:
-                self._on_baked(cake=cake)
+            while True:
+                try:
+                    await make_cake(self, cake, recipe)
+                    break
+                except Exception as exc:
+                    if self.interrupted or self.clock.stopping.is_set():
+                        return  # stopped by a signal: unfinished, made again on --resume
+                    if isinstance(exc, OvenFault):
+                        # Not the cake's fault: straight back to the queue for another oven.
+                        # Bounded, in case the cake is what breaks every oven it meets.
+                        oven_faults += 1
+                        give_up = oven_faults > BROKEN_AFTER * len(self.ovens.ovens)
+                        pause = 0.0
+                    else:
+                        tries += 1
+                        give_up = tries > self.retries or isinstance(exc, NoOvenError)
+                        pause = retry_backoff(tries)
+                    cake.error = _describe(exc)
+                    if give_up or self._stopped_by is not None:
+                        self._fail(cake)
+                        return
+                    self.stage(cake, "retrying")
+                    if pause:
+                        await self.clock.sleep(pause)
+        except asyncio.CancelledError:
+            if self._stopped_by is not None and cake.status is None:
+                cake.error = f"not made: {self._stopped_by}"
+                self._fail(cake)
+            raise
+        if self._on_baked is not None:
+            self._on_baked(cake=cake)
         self._account(cake)
+
+    def _fail(self, cake: CakeRecord) -> None:
+        cake.status = "failed"
+        self.stage(cake, "failed")
+        self.ovens.cake_finished(cake)
+        self._account(cake)
+        if self.fail_fast and self._stopped_by is None:
+            self._stopped_by = f"--fail-fast after {cake.order} #{cake.index} failed"
+            self.clock.stopping.set()  # bakes in the oven stop too
+            for other, task in self._tasks.items():
+                if other is not cake:
+                    task.cancel()
+
+    def interrupt(self, grace_seconds: float) -> None:
+        """Stop starting new work: cakes not yet in an oven stop now, bakes in an oven get
+        `grace_seconds` (wall clock) to finish, then are stopped too (see `stop_now`)."""
+        self.interrupted = True
+        for cake, task in self._tasks.items():
+            if cake.stage not in ("preheating", "baking"):
+                task.cancel()
+        if self.clock.simulated:
+            self.stop_now()  # simulated bakes take no wall time: nothing to wait for
+        else:
+            asyncio.get_running_loop().call_later(grace_seconds, self.stop_now)
+
+    def stop_now(self) -> None:
+        """Stop everything at once: bakes in an oven are told to stop, every cake's task is
+        cancelled (its oven goes back to the pool as its `async with` block unwinds)."""
+        self.interrupted = True
+        self.clock.stopping.set()
+        for task in self._tasks.values():
+            task.cancel()
 
     def _account(self, cake: CakeRecord) -> None:
         """Count a finished cake; an order is delivered (or failed) with its last cake."""
@@ -178,8 +314,12 @@ class Kitchen:
             record.done_minutes = max((c.bake_end or 0.0) for c in record.cakes)
             failed = any(c.status == "failed" for c in record.cakes)
             record.status = "failed" if failed else "delivered"
-            if not failed and self._on_delivered is not None:
-                self._on_delivered(order=record)
+            if not failed:
+                if self.journal is not None:
+                    self.journal.write({"event": "delivered",
+                                        "m": round(self.clock.now(), 6), "order": cake.order})
+                if self._on_delivered is not None:
+                    self._on_delivered(order=record)
 
     def describe_waiting(self) -> str:
         stuck = [c for c in self.cakes if c.status not in ("baked", "failed")]
@@ -189,28 +329,105 @@ class Kitchen:
 
 
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,
-                plugins=None, policy=None) -> dict:
+                plugins=None, policy=None, journal=None, retries: int = 0,
+                fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS) -> dict:
     """Bake every order and return the JSON report (see docs/report.md).
 
-    Ctrl-C stops the run: running bakes are told to stop, and the report covers what was done,
-    with ``"interrupted": true``."""
+    Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
+    bakes in an oven `grace` seconds to finish, the second stops at once; the report covers
+    what was done, with ``"interrupted": true``. With a `journal` (bakectl.journal.Journal),
+    every change is recorded there first, and cakes it says an earlier run baked are not
+    baked again: the run's clock carries on from the journal's last minute."""
     from bakectl.plugins import notifier
 
     driver = None
     if plugins is not None:
         driver = plugins.hook.bakectl_oven_driver(clock=clock)
-    kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver)
+    restored = journal.restored if journal is not None else None
+    if restored is not None:
+        clock.start_minute = restored.last_minute
+    kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver,
+                      journal=journal, retries=retries, fail_fast=fail_fast,
+                      restored=restored.baked if restored is not None else None)
+    if journal is not None:
+        journal.write({"event": "run", "m": round(clock.start_minute, 6),
+                       "restored_cakes": len(restored.baked)})
     started = time.perf_counter()
     interrupted = False
     try:
-        run_in_foreground(kitchen.run(orders, recipes), clock=clock)
+        run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         clock.stopping.set()  # background bakes stop now instead of holding the exit
+    interrupted = interrupted or kitchen.interrupted
+    if journal is not None:
+        journal.write({"event": "interrupted" if interrupted else "finished",
+                       "m": round(clock.now(), 6)})
     report = build_report(kitchen, wall_seconds=time.perf_counter() - started)
     report["interrupted"] = interrupted
     finished = notifier(plugins, "bakectl_run_finished")
     if finished is not None:
         finished(kitchen=kitchen, report=report)
     return report
+
+
+async def _supervised(kitchen: Kitchen, orders, recipes, grace: float) -> None:
+    with _stop_on_signals(kitchen, grace):
+        await kitchen.run(orders, recipes)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(kitchen: Kitchen, grace: float):
+    """Ctrl-C and SIGTERM, first: stop new work, give running bakes `grace` seconds; again:
+    stop at once.
+
+    asyncio.Runner's own Ctrl-C handling cancels everything on the first one, running bakes
+    included, which is what the second one is for. A simulated loop never waits for I/O, so
+    it never sees signals through the loop: there Ctrl-C keeps the Runner's handling (a
+    simulated bake takes no wall time anyway) and SIGTERM is turned into Ctrl-C."""
+    if kitchen.clock.simulated:
+        with _sigterm_as_sigint():
+            yield
+        return
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_signal() -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            print(f"bakectl: stopping: no new cakes; bakes in an oven have {grace:g} s to "
+                  "finish (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+            kitchen.interrupt(grace)
+        else:
+            kitchen.stop_now()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue  # not the main thread (a server runs us elsewhere), or no Unix signals
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint():
+    def as_sigint(signum, frame):
+        signal.raise_signal(signal.SIGINT)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, as_sigint)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -15,11 +15,25 @@ import threading
 from collections import deque
 from typing import Protocol
 
+from bakectl.errors import BakeryError
 from bakectl.model import Cake, Mixture, OvenSpec, Recipe
+
+#: consecutive faults after which an oven is taken out of the pool (a bake that succeeds resets)
+BROKEN_AFTER = 3
 
 
 class OvenBusyError(RuntimeError):
     """An oven was asked to do two things at once."""
+
+
+class OvenFault(BakeryError):
+    """The oven itself failed, not the cake: raised by a driver (a thermostat, a door, a lost
+    connection). The cake is made again on another oven without counting against its
+    ``--retries``; an oven with `BROKEN_AFTER` faults in a row leaves the pool."""
+
+
+class NoOvenError(BakeryError):
+    """No working oven in the pool can bake this recipe any more."""
 
 
 class OvenDriver(Protocol):
@@ -61,6 +75,10 @@ class Oven:
         self.bakes = 0
         self.busy_minutes = 0.0
         self.setup_minutes_total = 0.0
+        #: OvenFaults since the last good bake; at BROKEN_AFTER the oven is broken
+        self.strikes = 0
+        #: why the oven left the pool (its last fault), or None while it works
+        self.broken: str | None = None
         self._in_use = threading.Lock()
 
     def can_bake(self, recipe: Recipe) -> bool:
@@ -83,7 +101,11 @@ class Oven:
         with self._exclusive("heating" if recipe.temperature_c >= self.temperature_c
                              else "cooling"):
             if minutes:
-                self.driver.set_temperature(self, recipe.temperature_c, minutes)
+                try:
+                    self.driver.set_temperature(self, recipe.temperature_c, minutes)
+                except OvenFault as fault:
+                    self._strike(fault)
+                    raise
             self.temperature_c = recipe.temperature_c
             self.setup_minutes_total += minutes
         return minutes
@@ -100,12 +122,22 @@ class Oven:
             started = self.clock.now()
             try:
                 self.driver.bake(self, mixture, recipe.bake_minutes)
+            except OvenFault as fault:
+                self._strike(fault)
+                raise
             finally:
                 self.baking = None
             finished = self.clock.now()
+            self.strikes = 0
             self.bakes += 1
             self.busy_minutes += recipe.bake_minutes
         return Cake(recipe, self.name, self.temperature_c, started, finished)
+
+    def _strike(self, fault: OvenFault) -> None:
+        # Only an OvenFault is the oven's fault; any other exception is the cake's.
+        self.strikes += 1
+        if self.strikes >= BROKEN_AFTER:
+            self.broken = f"{fault}" or type(fault).__name__
 
     def _exclusive(self, activity: str) -> _Exclusive:
         # One thing at a time, enforced: a second caller fails loudly instead of overlapping.
@@ -211,7 +243,11 @@ def best_oven(free: list[Oven], recipe: Recipe) -> Oven | None:
 
 class OvenPool:
     """The shared ovens. ``async with pool.oven_for(cake, recipe) as oven`` waits for one and
-    always gives it back, however the block is left."""
+    always gives it back, however the block is left.
+
+    A broken oven (see `Oven.broken`) is not given back: it leaves the pool, and cakes waiting
+    for a recipe that no working oven can bake any more fail with `NoOvenError` at once
+    instead of waiting forever."""
 
     def __init__(self, ovens: list[Oven], policy=None, clock=None):
         self.ovens = list(ovens)
@@ -220,8 +256,29 @@ class OvenPool:
         self.clock = clock
         self._seq = itertools.count()
         self._dispatch_pending = False
-        #: the hottest any oven can go: a recipe above it can never be baked here
-        self._hottest = max((oven.spec.max_temperature_c for oven in self.ovens), default=None)
+        # Every waiter, whatever the policy keeps: to fail them when the last oven breaks.
+        self._waiters: set[Waiter] = set()
+        self._hottest_working = self._hottest()
+
+    def _hottest(self) -> float | None:
+        """The hottest a working oven can go: a recipe above it cannot be baked here."""
+        return max((oven.spec.max_temperature_c for oven in self.ovens if oven.broken is None),
+                   default=None)
+
+    @property
+    def working(self) -> list[Oven]:
+        return [oven for oven in self.ovens if oven.broken is None]
+
+    def unbakeable(self, recipe: Recipe) -> NoOvenError | None:
+        """Why no working oven can bake `recipe`, or None if one can."""
+        hottest = self._hottest_working
+        if hottest is not None and recipe.temperature_c <= hottest:
+            return None
+        broken = [oven.name for oven in self.ovens
+                  if oven.broken is not None and oven.can_bake(recipe)]
+        why = f" (broken down: {', '.join(broken)})" if broken else ""
+        return NoOvenError(f"no working oven can bake {recipe.name} "
+                           f"at {recipe.temperature_c:g} °C{why}")
 
     @property
     def waiting(self) -> int:
@@ -231,12 +288,14 @@ class OvenPool:
         return _OvenLease(self, cake, recipe)
 
     async def acquire(self, cake, recipe: Recipe, lease: _OvenLease | None = None) -> Oven:
-        if self._hottest is None or recipe.temperature_c > self._hottest:
-            raise RuntimeError(f"no oven in the pool can bake {recipe.name} "
-                               f"at {recipe.temperature_c} °C")
+        error = self.unbakeable(recipe)
+        if error is not None:
+            raise error
         future = asyncio.get_running_loop().create_future()
         now = self.clock.now() if self.clock is not None else 0.0
-        self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
+        waiter = Waiter(cake, recipe, next(self._seq), future, now)
+        self._waiters.add(waiter)
+        self.policy.add(waiter)
         self._dispatch_soon()
         try:
             oven = await future
@@ -245,18 +304,43 @@ class OvenPool:
             if future.done() and not future.cancelled():
                 self.release(future.result())
             raise
+        finally:
+            self._waiters.discard(waiter)
         if lease is not None:
             lease.oven = oven
         return oven
 
     def release(self, oven: Oven) -> None:
-        free = self.free
-        # Keep the free list in bakery-file order (the policies' tie-breaker) without a sort.
-        at = len(free)
-        while at and free[at - 1].index > oven.index:
-            at -= 1
-        free.insert(at, oven)
+        if oven.broken is not None:
+            # A broken oven is not given back: it leaves the pool.
+            self._hottest_working = self._hottest()
+            forget = getattr(self.policy, "oven_broken", None)  # a plan that counted on it
+            if forget is not None:
+                forget(oven)
+            self._fail_stranded()
+        else:
+            free = self.free
+            # Keep the free list in bakery-file order (the policies' tie-breaker), no sort.
+            at = len(free)
+            while at and free[at - 1].index > oven.index:
+                at -= 1
+            free.insert(at, oven)
         self._dispatch_soon()
+
+    def cake_finished(self, cake) -> None:
+        """`cake` needs no oven any more; a policy that planned one for it stops waiting."""
+        forget = getattr(self.policy, "forget", None)
+        if forget is not None:
+            forget(getattr(cake, "position", None))
+            self._dispatch_soon()
+
+    def _fail_stranded(self) -> None:
+        # Policies skip waiters whose future is done, so failing the future withdraws it.
+        for waiter in sorted(self._waiters, key=lambda w: w.seq):
+            if not waiter.future.done():
+                error = self.unbakeable(waiter.recipe)
+                if error is not None:
+                    waiter.future.set_exception(error)
 
     def _dispatch_soon(self) -> None:
         # Ovens are handed out once everything due at this minute has happened: an oven freed
@@ -265,6 +349,14 @@ class OvenPool:
         if not self._dispatch_pending:
             self._dispatch_pending = True
             asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _fail_stranded(self) -> None:
+        # Policies skip waiters whose future is done, so failing the future withdraws it.
+        for waiter in sorted(self._waiters, key=lambda w: w.seq):
+            if not waiter.future.done():
+                error = self.unbakeable(waiter.recipe)
+                if error is not None:
+                    waiter.future.set_exception(error)
 
     def _dispatch(self) -> None:
         self._dispatch_pending = False

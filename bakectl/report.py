@@ -99,6 +99,7 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "busy_minutes": _minutes(oven.busy_minutes),
         "setup_minutes": _minutes(oven.setup_minutes_total),
         "utilization": round(oven.busy_minutes / makespan, 4) if makespan else 0.0,
+        "broken": getattr(oven, "broken", None),
     } for oven in kitchen.ovens.ovens]
     from bakectl.scheduling import cake_jobs, lower_bound
 

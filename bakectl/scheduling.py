@@ -115,7 +115,9 @@ class PlanPolicy:
     """Follow a plan: each oven bakes its own list of cakes, in order (see bakectl.planner).
 
     An oven waits for the next cake on its list even if others are ready: the plan already
-    weighed that. Cakes the plan does not know go first-come-first-served to any free oven.
+    weighed that. Cakes the plan no longer covers go first-come-first-served to any free oven:
+    cakes it did not know, a cake back in the queue after an oven fault (its turn was taken),
+    and the rest of the list of an oven that broke down.
     """
 
     name = "search"
@@ -123,6 +125,7 @@ class PlanPolicy:
     def __init__(self, sequences: dict[int, list[int]], name: str = "search"):
         #: oven index -> positions of the cakes it bakes, in order
         self._next = {k: deque(seq) for k, seq in sequences.items()}
+        #: positions still waiting for their turn in some oven's list
         self._planned = {p for seq in sequences.values() for p in seq}
         self._waiting: dict[int, Waiter] = {}
         self._extra = FifoPolicy()
@@ -138,18 +141,35 @@ class PlanPolicy:
             self._extra.add(waiter)
 
     def pick(self, free: list[Oven], now: float) -> tuple[Waiter, Oven] | None:
+        planned = self._planned
         for oven in free:
             sequence = self._next.get(oven.index)
+            while sequence and sequence[0] not in planned:
+                sequence.popleft()  # a cake the plan no longer waits for (see `forget`)
             if sequence:
                 waiter = self._waiting.get(sequence[0])
                 if waiter is not None:
                     sequence.popleft()
+                    self._planned.discard(waiter.position)
                     del self._waiting[waiter.position]
                     if not waiter.future.done():
                         return waiter, oven
         if len(self._extra):
             return self._extra.pick(free, now)
         return None
+
+    def forget(self, position: int) -> None:
+        """The cake at `position` is finished without an oven from this plan (baked before a
+        resume, failed or cancelled before its turn): its oven should not wait for it."""
+        self._planned.discard(position)
+
+    def oven_broken(self, oven: Oven) -> None:
+        """`oven` left the pool: the cakes still on its list go to any free oven instead."""
+        for position in self._next.pop(oven.index, ()):
+            self._planned.discard(position)
+            waiter = self._waiting.pop(position, None)
+            if waiter is not None:
+                self._extra.add(waiter)
 
 
 #: The dispatch rules, by name. "search" (bakectl.planner) plans with them and is built

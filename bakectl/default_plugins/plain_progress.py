@@ -32,7 +32,7 @@ class PlainProgress:
         what = f"{cake.order} #{cake.index} {cake.recipe}"
         if stage in ("preheating", "baking"):
             detail = f" in {cake.oven}"
-        elif stage == "failed":
+        elif stage in ("failed", "retrying"):
             detail = f": {cake.error}"
         else:
             detail = ""

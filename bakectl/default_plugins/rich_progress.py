@@ -9,7 +9,8 @@ from bakectl.hookspecs import hookimpl
 
 #: How a stage reads in the orders table.
 STAGE_LABELS = {
-    "queued": "queued", "mixing": "mixing", "waiting": "waiting for an oven",
+    "queued": "queued", "retrying": "retrying", "mixing": "mixing",
+    "waiting": "waiting for an oven",
     "preheating": "preheating", "baking": "baking", "baked": "baked", "failed": "failed",
 }
 MAX_ORDER_ROWS = 12

@@ -1,0 +1,236 @@
+"""The journal: kill a real `bakectl bake` at random moments, resume it, and find every order
+delivered exactly once; torn lines, foreign journals and files that are not journals."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import cli_env, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bakectl.journal import read
+
+RECIPE = ("name: {name}\ningredients: [{{name: flour, quantity: 1, unit: g}}]\n"
+          "mix_minutes: {mix}\noven: {{temperature_c: {temp}, bake_minutes: {bake}}}\n")
+RECIPES = {"sponge": (4, 180, 10), "scones": (3, 200, 6), "brownies": (5, 180, 8)}
+QUANTITIES = {"o-1": ("sponge", 2), "o-2": ("scones", 1), "o-3": ("brownies", 2),
+              "o-4": ("sponge", 1), "o-5": ("scones", 2)}
+#: bakery minutes per wall second: the whole workload takes about half a second
+SPEED = "7200"
+
+
+def workload(folder):
+    (folder / "recipes").mkdir(parents=True)
+    for name, (mix, temp, bake) in RECIPES.items():
+        (folder / "recipes" / f"{name}.yaml").write_text(
+            RECIPE.format(name=name, mix=mix, temp=temp, bake=bake))
+    (folder / "bakery.yaml").write_text("ovens: 2\n")
+    (folder / "orders.yaml").write_text("orders:\n" + "".join(
+        f"  - {{id: {oid}, recipe: {recipe}, quantity: {n}}}\n"
+        for oid, (recipe, n) in QUANTITIES.items()))
+
+
+def bakectl(folder, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bakectl", "bake", "orders.yaml", *args],
+                            cwd=folder, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def check_exactly_once(report: dict, before: dict) -> None:
+    """Every order delivered once, every cake baked once, at its recipe's temperature, no
+    two bakes at once in one oven, and cakes baked before the kill kept as they were."""
+    assert report["interrupted"] is False
+    assert sorted(o["id"] for o in report["orders"]) == sorted(QUANTITIES)
+    assert all(o["status"] == "delivered" for o in report["orders"])
+    keys = [(c["order"], c["index"]) for c in report["cakes"]]
+    assert sorted(keys) == sorted((oid, k) for oid, (_, n) in QUANTITIES.items()
+                                  for k in range(1, n + 1))
+    by_oven: dict[str, list[tuple[float, float]]] = {}
+    for cake in report["cakes"]:
+        assert cake["status"] == "baked"
+        assert cake["temperature_c"] == RECIPES[cake["recipe"]][1]
+        by_oven.setdefault(cake["oven"], []).append((cake["bake_start"], cake["bake_end"]))
+        old = before.get((cake["order"], cake["index"]))
+        if old is not None:
+            assert (cake["oven"], cake["bake_start"]) == (old["oven"],
+                                                          round(old["bake_start"], 6))
+    for spans in by_oven.values():
+        spans.sort()
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert start >= end - 1e-6, "one oven baked two cakes at once"
+
+
+def kill_and_resume(folder, moment: tuple[int, float]) -> tuple[int, dict]:
+    """Kill a run once its journal has `lines` lines, `extra` seconds later; resume it."""
+    lines, extra = moment
+    process = bakectl(folder, "--speed", SPEED, "--no-progress", "--json")
+    journal = folder / "orders.yaml.journal"
+    # Moments picked by progress, not by the clock: a loaded machine moves them in time only.
+    while process.poll() is None and lines and (
+            not journal.exists() or journal.read_bytes().count(b"\n") < lines):
+        time.sleep(0.005)
+    time.sleep(extra)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    before = read(journal)[1].baked if journal.exists() else {}
+    resumed = bakectl(folder, "--speed", SPEED, "--no-progress", "--json", "--resume")
+    out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err
+    report = json.loads(out)
+    check_exactly_once(report, before)
+    return len(before), report
+
+
+def test_sigkill_at_random_moments_then_resume_delivers_every_order_exactly_once(tmp_path):
+    rng = random.Random(20240601)
+    # A whole run journals about 50 lines. 0 lines: killed during start-up, maybe before the
+    # journal exists; 60: killed after the run has finished (or at its very end).
+    moments = [(0, 0.0), (0, 0.3), (60, 0.0)] + [
+        (rng.randint(1, 50), rng.uniform(0.0, 0.05)) for _ in range(17)]
+    folders = []
+    for k in range(len(moments)):
+        folders.append(tmp_path / f"trial-{k}")
+        workload(folders[-1])
+    # Three at a time: each trial mostly sleeps in real-time waits.
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(kill_and_resume, folders, moments))
+    restored = [count for count, _ in results]
+    # The kills landed at different stages: some before any cake was baked, some after.
+    assert min(restored) == 0 and max(restored) > 0
+
+
+def test_a_journal_for_other_orders_is_refused(tmp_path):
+    workload(tmp_path)
+    assert run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", cwd=tmp_path
+                   ).returncode == 0
+    (tmp_path / "orders.yaml").write_text("orders:\n  - {id: o-9, recipe: sponge}\n")
+    result = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--resume",
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("j: this journal was written for other orders (the orders "
+                             "differ): resume with the files it was started with, or delete "
+                             "it to start again\n")
+
+
+def test_an_unfinished_journal_is_not_overwritten_by_a_new_run(tmp_path):
+    workload(tmp_path)
+    process = bakectl(tmp_path, "--speed", "60", "--no-progress")  # minutes of wall time
+    journal = tmp_path / "orders.yaml.journal"
+    for _ in range(200):
+        if b"\n" in (journal.read_bytes() if journal.exists() else b""):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    kept = journal.read_bytes()
+    result = run_cli("bake", "orders.yaml", "--speed", SPEED, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the journal of an unfinished run is here: continue it with --resume" in result.stderr
+    assert journal.read_bytes() == kept
+
+
+def test_a_file_that_is_not_a_journal_is_never_overwritten(tmp_path):
+    workload(tmp_path)
+    orders = (tmp_path / "orders.yaml").read_text()
+    for resume in ((), ("--resume",)):
+        result = run_cli("bake", "orders.yaml", "--simulate", "--journal", "orders.yaml",
+                         *resume, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr == ("orders.yaml:1:1: not a bakectl journal: choose another "
+                                 "--journal file\n")
+    assert (tmp_path / "orders.yaml").read_text() == orders
+
+
+def test_a_directory_or_fifo_as_journal_is_an_error(tmp_path):
+    import os
+
+    workload(tmp_path)
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    for name in ("dir", "fifo"):
+        result = run_cli("bake", "orders.yaml", "--simulate", "--journal", name, "--resume",
+                         cwd=tmp_path, timeout=20)
+        assert result.returncode == 2
+        assert result.stderr == f"{name}: the journal is not a regular file\n"
+
+
+def test_a_torn_last_line_is_dropped_and_the_run_carries_on(tmp_path):
+    workload(tmp_path)
+    run = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--json",
+                  cwd=tmp_path)
+    assert run.returncode == 0
+    journal = tmp_path / "j"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    # Keep the first two baked cakes, then a record cut off mid-line by a "crash".
+    baked = [k for k, line in enumerate(lines) if b'"event":"baked"' in line]
+    cut = lines[:baked[1] + 1]
+    journal.write_bytes(b"".join(cut) + lines[baked[2]][:30])
+    resumed = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--json",
+                      "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    check_exactly_once(report, read(journal)[1].baked)
+    # The torn bytes were cut away before appending, so every line is whole JSON again.
+    assert all(json.loads(line) for line in journal.read_bytes().splitlines())
+    # The first run's baked cakes kept their times; the resumed run carried on after them.
+    first = json.loads(run.stdout)["cakes"]
+    kept = {(c["order"], c["index"]): c for c in report["cakes"]}
+    for line in cut[baked[0]:]:
+        record = json.loads(line)
+        if record["event"] == "baked":
+            key = (record["order"], record["index"])
+            assert kept[key] == next(c for c in first if (c["order"], c["index"]) == key)
+
+
+def test_resuming_a_finished_run_bakes_nothing_and_reports_everything(tmp_path):
+    workload(tmp_path)
+    first = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--json",
+                    cwd=tmp_path)
+    again = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--json",
+                    "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert one["cakes"] == two["cakes"] and one["orders"] == two["orders"]
+    assert two["ovens"] == one["ovens"]
+    # A finished run's journal may be replaced by a new run.
+    assert run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", cwd=tmp_path
+                   ).returncode == 0
+
+
+def test_a_damaged_record_in_the_middle_is_an_error_with_its_line(tmp_path):
+    workload(tmp_path)
+    run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", cwd=tmp_path)
+    lines = (tmp_path / "j").read_bytes().splitlines(keepends=True)
+    lines[3] = b"\x00\x00\xff garbage\n"
+    (tmp_path / "j").write_bytes(b"".join(lines))
+    result = run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", "--resume",
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("j:4:1: damaged journal record (not one JSON object with an "
+                             "event)\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_journal_cut_anywhere_reads_up_to_its_last_whole_record(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("cut")
+    full = folder / "full"
+    records = [{"bakectl_journal": 1, "started": "2024-01-01T00:00:00+00:00"}] + [
+        {"event": "baked", "m": k + 1.0, "order": f"o-{k}", "index": 1, "oven": "oven-1",
+         "mix_start": 0, "mix_end": 1, "oven_start": 1, "bake_start": k, "bake_end": k + 1,
+         "temperature_c": 180, "bake_minutes": 1} for k in range(5)]
+    text = "".join(json.dumps(r) + "\n" for r in records).encode()
+    cut = data.draw(st.integers(0, len(text)))
+    full.write_bytes(text[:cut])
+    header, restored, good = read(full)
+    whole = text[:cut].count(b"\n")
+    assert good == len(b"".join(text.splitlines(keepends=True)[:whole]))
+    assert (header is not None) == (whole >= 1)
+    assert len(restored.baked) == max(0, whole - 1)
