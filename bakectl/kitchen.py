@@ -78,6 +78,8 @@ class Kitchen:
         self.orders: list[OrderRecord] = []
         self.cakes: list[CakeRecord] = []
         self._orders_by_id: dict[str, OrderRecord] = {}
+        #: each unfinished order's cake tasks, so that an order can be cancelled
+        self._tasks: dict[str, list] = {}
         self._open = False
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
@@ -144,12 +146,30 @@ class Kitchen:
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record
+        tasks = self._tasks[order.id] = []
         for index in range(1, order.quantity + 1):
             cake = CakeRecord(order.id, order.recipe, index)
             record.cakes.append(cake)
             self.cakes.append(cake)
-            run_in_background(self._make(cake, recipe))
+            tasks.append(run_in_background(self._make(cake, recipe)))
         return record
+
+    def cancel_order(self, order_id: str, *, in_oven: bool = False) -> bool:
+        """Stop every cake of an unfinished order; True if it was stopped.
+
+        An order with a cake in an oven is not stopped (False) unless `in_oven` is true (a
+        shutdown): a cake is not taken out half-baked. Mixers and ovens go back to the kitchen
+        as the cancelled cakes leave their ``async with`` blocks."""
+        record = self._orders_by_id.get(order_id)
+        if record is None or record.status is not None:
+            return False
+        if not in_oven and any(c.stage not in ("queued", "mixing", "waiting")
+                               for c in record.cakes):
+            return False
+        for task in self._tasks.pop(order_id, ()):
+            task.cancel()
+        record.status = "cancelled"
+        return True
 
     async def _make(self, cake: CakeRecord, recipe: Recipe) -> None:
         try:
@@ -168,6 +188,7 @@ class Kitchen:
         record = self._orders_by_id[cake.order]
         record.finished += 1
         if record.finished == len(record.cakes):
+            self._tasks.pop(cake.order, None)
             record.done_minutes = max((c.bake_end or 0.0) for c in record.cakes)
             failed = any(c.status == "failed" for c in record.cakes)
             record.status = "failed" if failed else "delivered"
