@@ -128,6 +128,14 @@ def create_app(service: BakeryService, *, token: str | None = None,
     async def http_error(request, exc):
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request, exc):
+        return problem(413, f"the request body is over {max_body} bytes")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request, exc):  # Starlette re-raises it: Guard logs one line
+        return problem(500, "internal error")
+
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request, exc):
         errors = [Problem(str(e["loc"][-1]) if e.get("loc") else "request", e["msg"])

@@ -389,6 +389,12 @@ class BakeryService:
             eta = max(eta, end)
         return eta
 
+    def waiting_for_ovens(self) -> int:
+        # Counted from the cakes: the pool's queue still holds cancelled waiters until it
+        # next looks for a cake to bake.
+        return sum(1 for lv in self.live.values() if lv.status != "cancelled"
+                   for cake in lv.record.cakes if cake.stage == "waiting")
+
     def ovens_json(self) -> list[dict]:
         now = self.clock.now()
         rows = []
@@ -413,7 +419,7 @@ class BakeryService:
                   f"bakectl_queue_length {self.counts.get('queued', 0)}",
                   "# HELP bakectl_oven_queue_length Mixed cakes waiting for an oven.",
                   "# TYPE bakectl_oven_queue_length gauge",
-                  f"bakectl_oven_queue_length {self.kitchen.ovens.waiting}",
+                  f"bakectl_oven_queue_length {self.waiting_for_ovens()}",
                   "# HELP bakectl_oven_utilization Share of the time an oven has spent baking.",
                   "# TYPE bakectl_oven_utilization gauge"]
         ovens = self.ovens_json()
