@@ -171,13 +171,13 @@ def _print_summary(report: dict) -> None:
         if cake["oven"] and cake["oven"] not in ovens_by_order.setdefault(cake["order"], []):
             ovens_by_order[cake["order"]].append(cake["oven"])
     table = Table(title=f"bakectl {report['mode']} run · policy {report['policy']} · "
-                        f"makespan {report['makespan_minutes']:g} min")
+                        f"makespan {report['makespan_minutes']:.1f} min")
     for column in ("order", "cakes", "ovens", "finished", "due", "late"):
         table.add_column(column)
     for order in report["orders"]:
         done = order["done_minutes"]
         status = order["status"]
-        finished = f"{done:g} min" if status == "delivered" else status
+        finished = f"{done:.1f} min" if status == "delivered" else status
         due = order["due_minutes"]
         table.add_row(order["id"], str(order["cakes"]), ", ".join(ovens_by_order.get(order["id"],
                       [])), finished, "" if due is None else f"{due:g} min",

@@ -21,6 +21,7 @@ import heapq
 import itertools
 import selectors
 import threading
+import time
 
 from bakectl.errors import DeadlockError
 
@@ -38,8 +39,9 @@ class RealClock:
         if not speed > 0:
             raise ValueError("speed must be positive")
         self.speed = speed
-        self._start: float | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # asyncio's default loops keep time with time.monotonic(), as this does; reading it
+        # directly lets oven threads stamp their work too.
+        self._start = time.monotonic()
         # Set on shutdown so that background bakes stop promptly instead of holding the exit.
         self.stopping = threading.Event()
 
@@ -47,12 +49,11 @@ class RealClock:
         return asyncio.new_event_loop()
 
     def start(self) -> None:
-        """Mark minute 0 of the run; call from inside the running loop."""
-        self._loop = asyncio.get_running_loop()
-        self._start = self._loop.time()
+        """Mark minute 0 of the run."""
+        self._start = time.monotonic()
 
     def now(self) -> float:
-        return (self._loop.time() - self._start) * self.speed / 60.0
+        return (time.monotonic() - self._start) * self.speed / 60.0
 
     def seconds(self, minutes: float) -> float:
         return minutes * 60.0 / self.speed
@@ -92,7 +93,9 @@ class SimulatedClock:
         self._loop = asyncio.get_running_loop()
 
     def now(self) -> float:
-        return self._loop.time()
+        # Inside a blocking call run inline, time passes as the call blocks.
+        charged = _charged.get()
+        return self._loop._now + (charged[0] if charged is not None else 0.0)
 
     async def sleep(self, minutes: float) -> None:
         await asyncio.sleep(minutes)

@@ -57,7 +57,7 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
         # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
         kitchen.stage(cake, "baking", oven)
         baked = await run_in_background(oven.bake, mixture)
-    kitchen.stage(cake, "baked", oven)
+    kitchen.stage(cake, "baked", baked)
     return baked
 
 
@@ -72,7 +72,8 @@ class Kitchen:
         self.clock = clock
         driver = driver if driver is not None else ClockDriver(clock)
         self.ovens = OvenPool(
-            [Oven(spec, k, bakery.ambient_c, driver) for k, spec in enumerate(bakery.ovens)],
+            [Oven(spec, k, bakery.ambient_c, driver, clock)
+             for k, spec in enumerate(bakery.ovens)],
             policy if policy is not None else FifoPolicy(), clock)
         self._mixers = None
         self.orders: list[OrderRecord] = []
@@ -93,8 +94,10 @@ class Kitchen:
             return contextlib.nullcontext()
         return self._mixers
 
-    def stage(self, cake: CakeRecord, stage: str, oven: Oven | None = None) -> None:
-        """Record that `cake` entered `stage` now and tell the plugins."""
+    def stage(self, cake: CakeRecord, stage: str, where: Oven | Cake | None = None) -> None:
+        """Record that `cake` entered `stage` now (at `where`: its oven, or once baked the
+        cake, which knows when the oven really baked it) and tell the plugins."""
+        oven = where
         now = self.clock.now()
         cake.stage = stage
         if stage == "mixing":
@@ -108,7 +111,7 @@ class Kitchen:
             cake.bake_start = now
             cake.temperature_c = oven.temperature_c
         elif stage == "baked":
-            cake.bake_end = now
+            cake.bake_start, cake.bake_end = where.bake_start, where.bake_end
             cake.status = "baked"
         if self._on_stage is not None:
             self._on_stage(cake=cake, stage=stage, minute=now)

@@ -96,8 +96,11 @@ class Mixture:
 
 @dataclass(frozen=True, slots=True)
 class Cake:
-    """What baking gives."""
+    """What baking gives: which oven baked it, at what temperature, from when to when
+    (bakery minutes, as the oven saw them)."""
 
     recipe: Recipe
     oven: str
     temperature_c: float
+    bake_start: float
+    bake_end: float

@@ -48,8 +48,10 @@ class ClockDriver:
 class Oven:
     """One oven: its temperature, what it is doing, and what it has done."""
 
-    def __init__(self, spec: OvenSpec, index: int, ambient_c: float, driver: OvenDriver):
+    def __init__(self, spec: OvenSpec, index: int, ambient_c: float, driver: OvenDriver,
+                 clock):
         self.spec = spec
+        self.clock = clock
         self.name = spec.name
         #: position in the bakery file: the tie-breaker when ovens are otherwise equal
         self.index = index
@@ -96,13 +98,16 @@ class Oven:
                                f"bakes at {recipe.temperature_c} °C: configure it first")
         with self._exclusive("baking"):
             self.baking = recipe
+            # Stamped by the oven itself: thread hand-offs before and after are not baking.
+            started = self.clock.now()
             try:
                 self.driver.bake(self, mixture, recipe.bake_minutes)
             finally:
                 self.baking = None
+            finished = self.clock.now()
             self.bakes += 1
             self.busy_minutes += recipe.bake_minutes
-        return Cake(recipe, self.name, self.temperature_c)
+        return Cake(recipe, self.name, self.temperature_c, started, finished)
 
     @contextlib.contextmanager
     def _exclusive(self, activity: str):

@@ -89,7 +89,7 @@ def test_real_time_run_matches_the_timing_model_within_a_few_percent():
 def test_reconfiguring_an_oven_is_charged_per_the_timing_model():
     clock = SimulatedClock()
     oven = Oven(OvenSpec("o", preheat_c_per_min=10, cool_c_per_min=5), 0, 20.0,
-                ClockDriver(clock))
+                ClockDriver(clock), clock)
 
     async def configure_all():
         spent = []
@@ -145,7 +145,7 @@ def test_mixing_yields_to_the_kitchen_between_ingredients():
 
 def test_an_oven_bakes_one_cake_at_a_time():
     clock = RealClock(speed=600)  # a 25-minute bake blocks for 2.5 s
-    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock))
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock), clock)
     from bakectl.clock import Interrupted
     from bakectl.model import Mixture
 
@@ -167,7 +167,7 @@ def test_an_oven_bakes_one_cake_at_a_time():
 
 
 def test_baking_before_configuring_is_refused():
-    oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()))
+    oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()), SimulatedClock())
     from bakectl.model import Mixture
 
     with pytest.raises(RuntimeError, match="configure it first"):
@@ -222,7 +222,7 @@ def test_a_mixer_limit_serialises_mixing():
 
 def test_pool_gives_an_oven_back_when_its_waiter_is_cancelled():
     clock = SimulatedClock()
-    oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock))
+    oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock), clock)
     pool = OvenPool([oven], clock=clock)
 
     async def main():

@@ -1,0 +1,174 @@
+"""The command line as a user runs it: a real subprocess on real files."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import ROOT, run_cli
+
+ANSI = re.compile(r"\x1b\[")
+
+RECIPE = """\
+name: {name}
+ingredients:
+  - {{name: flour, quantity: 200, unit: g}}
+  - {{name: eggs, quantity: 4, unit: pcs}}
+mix_minutes: {mix}
+oven:
+  temperature_c: {temp}
+  bake_minutes: {bake}
+"""
+
+
+def small_bakery(write, orders: str, ovens: int = 2) -> None:
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("recipes/madeira.yaml", RECIPE.format(name="madeira", mix=12, temp=160, bake=70))
+    write("bakery.yaml", f"ovens: {ovens}\n")
+    write("orders.yaml", orders)
+
+
+def test_bake_json_report_follows_the_timing_model(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge, quantity: 2, due: 60}\n"
+                        "  - {id: o-2, recipe: madeira, due: 100}\n")
+    result = run_cli("bake", "orders.yaml", "--speed", "6000", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # stdout holds the report and nothing else
+    assert report["mode"] == "real" and report["policy"] == "fifo"
+    assert abs(report["makespan_minutes"] - 125.0) / 125.0 < 0.05
+    assert [o["status"] for o in report["orders"]] == ["delivered", "delivered"]
+    assert [o["late"] for o in report["orders"]] == [False, True]
+    assert {c["temperature_c"] for c in report["cakes"] if c["recipe"] == "sponge"} == {180}
+    assert report["ovens"][0]["bakes"] + report["ovens"][1]["bakes"] == 3
+
+
+def test_progress_in_ci_is_plain_lines_on_stderr(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("bake", "orders.yaml", "--simulate", cwd=tmp_path, CI="true",
+                     FORCE_COLOR="1", TERM="xterm-256color")
+    assert result.returncode == 0, result.stderr
+    assert not ANSI.search(result.stdout) and not ANSI.search(result.stderr)
+    lines = result.stderr.splitlines()
+    assert any("o-1 #1 sponge: mixing" in line for line in lines)
+    assert any("o-1 #1 sponge: baking in oven-1" in line for line in lines)
+    assert any("order o-1 delivered" in line for line in lines)
+    # The summary table is the result: it goes to stdout.
+    assert "o-1" in result.stdout and "delivered" in result.stdout
+
+
+def test_no_progress_is_quiet(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("bake", "orders.yaml", "--simulate", "--no-progress", "--json",
+                     cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["makespan_minutes"] == 10 + 16 + 25
+
+
+FAILING_DRIVER = """\
+from bakectl.hookspecs import hookimpl
+from bakectl.ovens import ClockDriver
+
+
+class Driver(ClockDriver):
+    def bake(self, oven, mixture, minutes):
+        if mixture.recipe.name == "madeira":
+            raise RuntimeError("thermostat broke")
+        super().bake(oven, mixture, minutes)
+
+
+@hookimpl
+def bakectl_oven_driver(clock):
+    return Driver(clock)
+"""
+
+
+def test_a_failing_bake_fails_its_order_and_exits_1(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n"
+                        "  - {id: o-2, recipe: madeira}\n")
+    write("plugins_here/broken_oven.py", FAILING_DRIVER)
+    result = run_cli("-p", "broken_oven", "bake", "orders.yaml", "--simulate", "--json",
+                     cwd=tmp_path, PYTHONPATH=str(tmp_path / "plugins_here"))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    status = {o["id"]: o["status"] for o in report["orders"]}
+    assert status == {"o-1": "delivered", "o-2": "failed"}
+    failed = [c for c in report["cakes"] if c["status"] == "failed"]
+    assert failed[0]["error"] == "RuntimeError: thermostat broke"
+
+
+def test_bad_input_exits_2_with_file_and_line_and_no_traceback(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n"
+                        "  - {id: o-2, recipe: spnoge}\n")
+    for command in ("bake", "validate"):
+        result = run_cli(command, "orders.yaml", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert re.search(r"orders\.yaml:3:\d+: .*spnoge.*did you mean 'sponge'",
+                         result.stderr), result.stderr
+
+
+def test_validate_accepts_the_demo_files():
+    result = run_cli("validate", "orders.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "10 orders, 14 cakes, 3 ovens" in result.stdout
+
+
+def test_demo_plans_to_a_sensible_day():
+    result = run_cli("bake", "orders.yaml", "--simulate", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["delivered"] == 10
+    # The quick start bakes at 600x: keep the demo under 30 s of wall time.
+    assert report["makespan_minutes"] * 60 / 600 < 30
+
+
+def test_recipes_lists_each_recipe_with_its_source(tmp_path):
+    result = run_cli("recipes", "--json", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert {"sponge", "madeira", "chocolate"} <= set(rows) and len(rows) >= 8
+    assert rows["sponge"]["source"].endswith("recipes/sponge.yaml")
+    assert rows["sponge"]["temperature_c"] == 180
+
+
+def test_two_recipe_files_with_one_name_is_an_error_naming_both(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("more/sponge2.yaml", RECIPE.format(name="sponge", mix=5, temp=170, bake=20))
+    result = run_cli("validate", "orders.yaml", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "recipe 'sponge' is defined twice" in result.stderr
+    assert "recipes/sponge.yaml" in result.stderr and "more/sponge2.yaml" in result.stderr
+
+
+def test_missing_recipe_folder_and_usage_errors_exit_2(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("bake", "orders.yaml", "--recipes", "nowhere", cwd=tmp_path)
+    assert result.returncode == 2 and "nowhere: recipe folder not found" in result.stderr
+    assert run_cli("bake", "orders.yaml", "--speed", "0", cwd=tmp_path).returncode == 2
+    assert run_cli("bake", cwd=tmp_path).returncode == 2
+    assert run_cli("bake", "missing.yaml", cwd=tmp_path).returncode == 2
+
+
+def test_version_and_help():
+    result = run_cli("--version")
+    assert result.returncode == 0 and re.fullmatch(r"bakectl \d+\.\d+\.\d+\n", result.stdout)
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("bake", "validate", "recipes"):
+        assert command in result.stdout
+
+
+def test_help_does_not_import_the_kitchen_or_live_display():
+    code = ("import sys\nfrom bakectl.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('bakectl.kitchen', 'bakectl.clock', 'bakectl.ovens', "
+            "'rich.progress', 'rich.live', 'asyncio') if m in sys.modules]\n"
+            "print(heavy, file=sys.stderr)")
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), cwd=ROOT, timeout=60)
+    assert result.stderr.strip().splitlines()[-1] == "[]"

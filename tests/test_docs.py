@@ -1,0 +1,56 @@
+"""The documentation's examples are executed, so they cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import ROOT, run_cli
+
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+FILE_BLOCK = re.compile(r"<!-- file: (\S+) -->\n```yaml\n(.*?)```", re.S)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_examples():
+    for path in DOCS:
+        for k, code in enumerate(PYTHON_BLOCK.findall(path.read_text(encoding="utf-8")), 1):
+            yield pytest.param(code, id=f"{path.name}-{k}")
+
+
+@pytest.mark.parametrize("code", list(python_examples()))
+def test_python_examples_run(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "<doc example>", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_format_examples_validate_together(tmp_path):
+    text = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+    files = FILE_BLOCK.findall(text)
+    assert {name for name, _ in files} >= {"orders.yaml", "bakery.yaml", "recipes/sponge.yaml"}
+    for name, body in files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 orders, 3 cakes, 2 ovens, 2 recipes" in result.stdout
+
+
+def test_report_example_is_what_bakectl_prints(tmp_path):
+    import json
+
+    text = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+    documented = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "sponge.yaml").write_text(
+        "name: sponge\ningredients: [{name: flour, quantity: 200, unit: g}]\n"
+        "mix_minutes: 10\noven: {temperature_c: 180, bake_minutes: 25}\n")
+    (tmp_path / "bakery.yaml").write_text("ovens: 2\n")
+    (tmp_path / "orders.yaml").write_text(
+        "orders:\n  - {id: o-1, recipe: sponge, quantity: 2, due: 60}\n")
+    result = run_cli("bake", "orders.yaml", "--simulate", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    printed.pop("wall_seconds"), documented.pop("wall_seconds")
+    assert printed == documented
