@@ -9,7 +9,8 @@ by a plugin but unknown to the store. Plugins then hear of it from here.
 An order's status is the furthest its cakes have got: queued, then mixing (a cake is being
 mixed or waits for an oven), then baking (a cake is in an oven), then delivered, failed or
 cancelled. The final three are written durably before anyone is told; the others are progress,
-stored on the side (after a crash an unfinished order starts again from the beginning anyway).
+kept in memory only: after a crash an unfinished order starts again from the beginning anyway,
+and not writing them leaves the store's writer free for new orders.
 """
 
 from __future__ import annotations
@@ -117,11 +118,7 @@ class BakeryService:
         async with self.kitchen.open():
             try:
                 self.counts = Counter(self.store.counts())
-                for row in self.store.unfinished():
-                    if row["status"] != "queued":  # it starts again from the beginning
-                        self.counts[row["status"]] -= 1
-                        self.counts["queued"] += 1
-                        self.store.set_status(row["id"], "queued")
+                for row in self.store.unfinished():  # each starts again from the beginning
                     self._start(row)
                 for delivery in self.store.unnotified():  # stored, but the hook was not called
                     self._tell_delivered(self._record_from_store(delivery["order_id"]))
@@ -170,7 +167,7 @@ class BakeryService:
 
     # -- orders in ----------------------------------------------------------------------------
 
-    async def submit(self, data, key: str | None, digest: str) -> dict:
+    async def submit(self, data, key: str | None, digest: str | None) -> dict:
         """Store an order durably and start it; the first answer (for a repeated key too)."""
         if not self.accepting:
             raise Unavailable("the bakery is closing: not taking orders")
@@ -205,7 +202,8 @@ class BakeryService:
                       row["priority"])
         record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
         live = self.live[row["id"]] = Live(row, record)
-        self.events.publish("order", self._summary(live))
+        if self.events.subscribers:
+            self.events.publish("order", self._summary(live))
 
     async def cancel(self, order_id: str) -> dict:
         """Cancel an order that has no cake in an oven yet."""
@@ -221,7 +219,7 @@ class BakeryService:
             return self.order_json(live)
         if not self.kitchen.cancel_order(order_id):
             raise Conflict(f"order {order_id!r} is {live.status}: a cake is in the oven")
-        self._set(live, "cancelled", store=False)
+        self._set(live, "cancelled")
         await self._store_final(live, "cancelled")
         return self.describe(order_id)
 
@@ -269,13 +267,12 @@ class BakeryService:
 
     # -- state changes ------------------------------------------------------------------------
 
-    def _set(self, live: Live, status: str, *, store: bool = True) -> None:
+    def _set(self, live: Live, status: str) -> None:
         self.counts[live.status] -= 1
         self.counts[status] += 1
         live.status = status
-        if store:
-            self.store.set_status(live.row["id"], status)
-        self.events.publish("order", self._summary(live))
+        if self.events.subscribers:
+            self.events.publish("order", self._summary(live))
 
     async def _store_final(self, live: Live, status: str) -> None:
         """Write the order's final status (and its delivery order) durably, then tell."""
@@ -293,7 +290,7 @@ class BakeryService:
             log(f"could not store order {order_id} as {status}: {exc}")
             return
         if live.status != status:
-            self._set(live, status, store=False)
+            self._set(live, status)
         self.live.pop(order_id, None)
         self._finished.set()
         if delivery is not None:
@@ -350,7 +347,7 @@ class BakeryService:
         """A page of orders in arrival order (live ones as they are now), and the cursor of
         the next page (None on the last)."""
         if status in ("queued", "mixing", "baking"):
-            # Progress is stored on the side and may lag: the live view is the truth.
+            # The store knows only "queued" until an order is final: ask the kitchen.
             rows = [lv.row for lv in self.live.values()
                     if lv.status == status and lv.row["seq"] > after][:limit]
         else:

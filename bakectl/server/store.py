@@ -6,7 +6,7 @@ cap intake at the disk's fsync rate, so one writer thread takes *every* job wait
 runs them all in one transaction, commits once, and only then wakes the requests that waited:
 the more requests arrive during an fsync, the more share the next one (group commit).
 
-Writes that need no acknowledgement (an order started mixing) ride along in the next group.
+Writes that need no acknowledgement (the delivery hook was called) ride along in the next group.
 Reads use a second connection on the event loop's thread: WAL readers never wait for the writer.
 """
 
@@ -172,7 +172,8 @@ class Store:
 
     # -- writes (called on the event loop) ---------------------------------------------------
 
-    async def create(self, order: dict, key: str | None, digest: str) -> tuple[bool, dict]:
+    async def create(self, order: dict, key: str | None, digest: str | None
+                     ) -> tuple[bool, dict]:
         """Store a new order durably; (True, row). With an idempotency key already used for
         the same request: (False, the first row). Raises DuplicateOrder or KeyReused."""
 
@@ -197,13 +198,6 @@ class Store:
                           "finished_at": None, "cakes": None}
 
         return await self._submit(job, wait=True)
-
-    def set_status(self, order_id: str, status: str) -> None:
-        """Record progress (queued -> mixing -> baking) without waiting: a lost update is
-        harmless, the order starts again after a crash anyway."""
-        self._submit(lambda conn: conn.execute(
-            "UPDATE orders SET status = ? WHERE id = ? AND status NOT IN "
-            "('delivered', 'failed', 'cancelled')", (status, order_id)), wait=False)
 
     async def finish(self, order_id: str, status: str, finished_at: str, cakes: list[dict],
                      delivery: dict | None = None) -> bool:
