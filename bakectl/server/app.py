@@ -52,8 +52,9 @@ class BodyTooLarge(Exception):
 
 
 class Guard:
-    """The outermost layer: bodies over the limit get 413, and an unexpected error gets a
-    plain 500 problem (and one line in the log), never a traceback."""
+    """The outermost layer: bodies over the limit get 413, and an unexpected error that gets
+    this far is logged as one line (FastAPI has already answered it with a bare 500 problem:
+    see ``internal_error``), never a traceback."""
 
     def __init__(self, app, max_body: int):
         self.app = app
@@ -62,12 +63,29 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        length = None
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                return await self._reply(send, problem(
-                    413, f"the request body is over {self.max_body} bytes"))
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+                break
+        if length is not None and length > self.max_body:
+            response = problem(413, f"the request body is over {self.max_body} bytes")
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": response.raw_headers})
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        if length is None:  # chunked: count as it comes (the parser holds others to length)
+            receive = self._limited(receive)
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            pass  # the client went away: nobody to answer
+        except Exception as exc:
+            log(f"{scope.get('method')} {scope.get('path')}: internal error: "
+                f"{type(exc).__name__}: {exc}")
+
+    def _limited(self, receive):
         seen = 0
-        started = False
 
         async def limited_receive():
             nonlocal seen
@@ -77,31 +95,7 @@ class Guard:
                 raise BodyTooLarge
             return message
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except ClientDisconnect:
-            pass  # the client went away: nobody to answer
-        except BodyTooLarge:
-            if not started:
-                await self._reply(send, problem(
-                    413, f"the request body is over {self.max_body} bytes"))
-        except Exception as exc:
-            log(f"{scope.get('method')} {scope.get('path')}: internal error: "
-                f"{type(exc).__name__}: {exc}")
-            if not started:
-                await self._reply(send, problem(500, "internal error"))
-
-    @staticmethod
-    async def _reply(send, response: Response) -> None:
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": response.body})
+        return limited_receive
 
 
 def create_app(service: BakeryService, *, token: str | None = None,

@@ -2,9 +2,10 @@
 
 Durability is the point of this module: ``await store.create(...)`` returns only once the order
 is on disk (WAL journal, ``synchronous=FULL``: the commit fsyncs). One fsync per request would
-cap intake at the disk's fsync rate, so one writer thread takes *every* job waiting in its queue,
-runs them all in one transaction, commits once, and only then wakes the requests that waited:
-the more requests arrive during an fsync, the more share the next one (group commit).
+cap intake at the disk's fsync rate, so writes are grouped: every write that arrives while a
+commit is being fsynced waits for the next one, and that group is written in one transaction,
+committed once, and only then are its requests answered. The more requests arrive during an
+fsync, the more share the next one (group commit).
 
 Writes that need no acknowledgement (the delivery hook was called) ride along in the next group.
 Reads use a second connection on the event loop's thread: WAL readers never wait for the writer.
@@ -13,10 +14,10 @@ Reads use a second connection on the event loop's thread: WAL readers never wait
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,6 @@ _ORDER_COLUMNS = ("seq, id, recipe, quantity, due_at, customer, priority, status
                   "finished_at, cakes")
 _DELIVERY_COLUMNS = "seq, order_id, customer, recipe, cakes, ready_at, notified"
 
-_STOP = object()
-
 
 class StoreError(Exception):
     """A write was refused; `status` is the HTTP status that says why."""
@@ -96,11 +95,16 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._write: sqlite3.Connection | None = None
         self._read: sqlite3.Connection | None = None
-        #: commits so far and jobs they carried (the group commit, for /metrics)
+        self._committer: concurrent.futures.ThreadPoolExecutor | None = None
+        #: writes waiting for the next group, each with the future its request awaits
+        self._pending: list[tuple[Callable, asyncio.Future | None]] = []
+        self._flush_scheduled = False
+        #: the COMMIT being fsynced by the committer thread, if any
+        self._commit: concurrent.futures.Future | None = None
+        #: commits so far and writes they carried (the group commit, for /metrics)
         self.commits = 0
         self.committed_jobs = 0
 
@@ -109,66 +113,86 @@ class Store:
     def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = connect(self.path)
-        writer.executescript(SCHEMA)
+        self._write = connect(self.path)
+        self._write.executescript(SCHEMA)
         self._read = connect(self.path)
-        self._thread = threading.Thread(target=self._write_loop, args=(writer,),
-                                        name="bakectl-store", daemon=True)
-        self._thread.start()
+        self._committer = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="bakectl-store")
 
     def close(self) -> None:
-        """Commit what is queued, then stop the writer."""
-        if self._thread is not None:
-            self._jobs.put((_STOP, None))
-            self._thread.join()
-            self._thread = None
-        if self._read is not None:
-            self._read.close()
-            self._read = None
+        """Finish the commit in flight and commit what is pending, then close."""
+        if self._write is None:
+            return
+        if self._commit is not None:
+            with contextlib.suppress(Exception):
+                self._commit.result()
+            self._commit = None
+        if self._pending:
+            jobs, self._pending = self._pending, []
+            if self._begin(jobs) is not None:
+                self._write.execute("COMMIT")
+        self._committer.shutdown()
+        self._write.close()
+        self._read.close()
+        self._write = self._read = None
 
-    # -- the writer -------------------------------------------------------------------------
+    # -- the group commit -------------------------------------------------------------------
+    #
+    # The statements of a group run here on the event loop's thread (microseconds each); only
+    # the COMMIT, which waits for the disk, runs on the committer thread. A writer thread doing
+    # everything had to win the GIL back from the busy event loop after every statement.
 
     def _submit(self, job: Callable[[sqlite3.Connection], Any], wait: bool):
         future = self._loop.create_future() if wait else None
-        self._jobs.put((job, future))
+        self._pending.append((job, future))
+        if not self._flush_scheduled and self._commit is None:
+            # On the next turn of the loop: every request read in this turn joins the group.
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
         return future
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        stopping = False
-        while not stopping:
-            jobs = [self._jobs.get()]
-            while True:  # everything that arrived while the last group was being fsynced
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._commit is not None or not self._pending or self._write is None:
+            return
+        jobs, self._pending = self._pending, []
+        outcomes = self._begin(jobs)
+        if outcomes is None:
+            return
+        self._commit = self._committer.submit(self._write.execute, "COMMIT")
+        self._commit.add_done_callback(
+            lambda commit: self._loop.call_soon_threadsafe(self._committed, commit, outcomes))
+
+    def _begin(self, jobs: list) -> list | None:
+        """Run a group's statements in a new transaction; None if it failed as a whole."""
+        outcomes = []
+        try:
+            self._write.execute("BEGIN IMMEDIATE")
+            for job, future in jobs:
                 try:
-                    jobs.append(self._jobs.get_nowait())
-                except queue.Empty:
-                    break
-            outcomes = []
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for job, future in jobs:
-                    if job is _STOP:
-                        stopping = True
-                        continue
-                    try:
-                        outcomes.append((future, job(conn), None))
-                    except sqlite3.IntegrityError as exc:  # only this job's statement was undone
-                        outcomes.append((future, None, exc))
-                    except StoreError as exc:
-                        outcomes.append((future, None, exc))
-                conn.execute("COMMIT")
-            except Exception as exc:  # nothing of the group is on disk: tell every waiter
-                if conn.in_transaction:
-                    conn.rollback()
-                outcomes = [(future, None, exc) for job, future in jobs if job is not _STOP]
-            self.commits += 1
-            self.committed_jobs += len(outcomes)
-            waiting = [o for o in outcomes if o[0] is not None]
-            if waiting:
-                try:
-                    self._loop.call_soon_threadsafe(_resolve, waiting)
-                except RuntimeError:  # the loop is closed: nobody is waiting any more
-                    pass
-        conn.close()
+                    outcomes.append((future, job(self._write), None))
+                except (sqlite3.IntegrityError, StoreError) as exc:  # only this one is undone
+                    outcomes.append((future, None, exc))
+        except Exception as exc:  # nothing of the group is written: tell every waiter
+            if self._write.in_transaction:
+                self._write.rollback()
+            _resolve([(future, None, exc) for _, future in jobs])
+            return None
+        return outcomes
+
+    def _committed(self, commit: concurrent.futures.Future, outcomes: list) -> None:
+        if self._write is None:  # closed meanwhile
+            return
+        self._commit = None
+        error = commit.exception()
+        if error is not None:  # not on disk: nobody may be told it is
+            with contextlib.suppress(Exception):
+                self._write.rollback()
+            outcomes = [(future, None, error) for future, _, _ in outcomes]
+        self.commits += 1
+        self.committed_jobs += len(outcomes)
+        _resolve(outcomes)
+        self._flush()  # what arrived during the fsync is the next group
 
     # -- writes (called on the event loop) ---------------------------------------------------
 
@@ -262,7 +286,7 @@ class Store:
 
 def _resolve(outcomes: list) -> None:
     for future, result, error in outcomes:
-        if future.done():  # the request went away meanwhile
+        if future is None or future.done():  # nobody waits, or the request went away
             continue
         if error is not None:
             future.set_exception(error)
