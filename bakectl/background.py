@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
-import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
@@ -75,13 +74,16 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
 def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:
     """Start `target` without waiting for it; await the result to get what it returns."""
     loop = asyncio.get_running_loop()
+    if inspect.iscoroutine(target):  # the common case, without a wrapper coroutine per task
+        group = _group.get()
+        return group.create_task(target) if group is not None else loop.create_task(target)
     if inspect.isawaitable(target):
         group = _group.get()
         if group is not None:
             return group.create_task(_as_coroutine(target))
         return asyncio.ensure_future(target)
     if callable(target):
-        return loop.run_in_executor(None, functools.partial(target, *args) if args else target)
+        return loop.run_in_executor(None, target, *args)
     raise TypeError(f"run_in_background() needs a coroutine or a callable, got {target!r}")
 
 

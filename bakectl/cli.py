@@ -99,6 +99,21 @@ MixersOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
     "--mixers", metavar="N", min=0, help="Use N mixers (0: no limit) instead of the bakery "
     "file's.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
+PolicyOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--policy", metavar="NAME", help="Which waiting cake gets a free oven: fifo, edf, batch "
+    "or search (see docs/plan.md) [default: search].", show_default=False)]
+
+
+def _policy(name: str | None, inputs):
+    """The policy object for `name` (None: the default); a bad name is a usage error."""
+    from bakectl.scheduling import DEFAULT_POLICY, POLICY_NAMES, make_policy
+
+    name = name or DEFAULT_POLICY
+    if name not in POLICY_NAMES:
+        print(f"--policy: unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
+    return make_policy(name, inputs.orders, inputs.recipes, inputs.bakery)
 
 
 @app.command()
@@ -117,6 +132,7 @@ def bake(
     json_report: JsonOpt = False,
     no_progress: Annotated[bool, typer.Option(
         "--no-progress", help="Show no progress on stderr.")] = False,
+    policy: PolicyOpt = None,
 ) -> None:
     """Bake every order: cakes are made concurrently on the bakery's ovens."""
     pm = _plugins()
@@ -124,10 +140,12 @@ def bake(
     from bakectl.clock import RealClock, SimulatedClock
 
     clock = SimulatedClock() if simulate else RealClock(speed)
-    _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress)
+    _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress,
+                    policy=_policy(policy, inputs))
 
 
-def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool) -> None:
+def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool,
+                    policy=None) -> None:
     from bakectl.kitchen import bake_orders
     from bakectl.output import interactive
 
@@ -144,7 +162,8 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool) -> 
             reporter = PlainProgress(sys.stderr)
         pm.register(reporter, name="progress")
     try:
-        report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm)
+        report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm,
+                             policy=policy)
     finally:
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()
@@ -191,6 +210,49 @@ def _print_summary(report: dict) -> None:
         if cake["status"] == "failed":
             out.print(f"failed: {cake['order']} #{cake['index']} {cake['recipe']}: "
                       f"{cake['error']}", markup=False)
+
+
+@app.command()
+def plan(
+    orders: OrdersArg,
+    bakery: BakeryOpt = None,
+    recipes: RecipesOpt = None,
+    ovens: OvensOpt = None,
+    mixers: MixersOpt = None,
+    policy: PolicyOpt = None,
+    compare: Annotated[bool, typer.Option(
+        "--compare", help="Run every policy and show them side by side.")] = False,
+    gantt: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--gantt", metavar="FILE", help="Write a chart of the ovens: SVG for *.svg, else "
+        "a self-contained HTML page.", show_default=False)] = None,
+    json_report: JsonOpt = False,
+    progress: Annotated[bool, typer.Option(
+        "--progress", help="Show each cake's stages on stderr (off by default: a plan takes "
+        "a moment).")] = False,
+) -> None:
+    """Plan the day in simulated time: when each order is ready, which are late, how busy
+    the ovens are. The same kitchen code as `bake`, instantly and the same every time."""
+    pm = _plugins()
+    inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
+    from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan
+
+    if compare:
+        rows = compare_policies(pm, inputs)
+        show_comparison(rows, json_report=json_report)
+        raise typer.Exit(EXIT_OK)
+    report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
+    if gantt is not None:
+        from bakectl.gantt import write_chart
+
+        try:
+            write_chart(report, gantt)
+        except OSError as exc:
+            print(f"{gantt}: cannot write the chart: {exc.strerror or exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_INPUT) from None
+    show_plan(report, json_report=json_report)
+    failed = report["summary"]["failed"] or any(
+        o["status"] != "delivered" for o in report["orders"])
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @app.command()

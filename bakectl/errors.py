@@ -33,6 +33,8 @@ class InputErrors(Exception):
 
     def __init__(self, errors: list[InputError]):
         self.errors = list(errors)
+        #: what could be read despite the errors (e.g. the valid orders), if anything
+        self.partial = None
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

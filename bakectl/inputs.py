@@ -56,6 +56,7 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
         loaded_orders = load_orders(orders_path)
     except InputErrors as exc:
         errors.extend(exc.errors)
+        loaded_orders = exc.partial  # still cross-checked below: report every problem at once
     try:
         loaded_bakery = load_bakery(bakery_path, ovens, mixers)
     except InputErrors as exc:
@@ -64,11 +65,12 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
         recipes = collect_recipes(pm, find_recipe_dirs(orders_path, list(recipe_dirs)))
     except InputErrors as exc:
         errors.extend(exc.errors)
-    if not errors:
+    if loaded_orders and recipes is not None and loaded_bakery is not None:
         try:
             check_orders(loaded_orders, recipes, loaded_bakery)
         except InputErrors as exc:
             errors.extend(exc.errors)
     if errors:
+        errors.sort(key=lambda e: (e.where.path, e.where.line, e.where.col))
         raise InputErrors(errors)
     return Inputs(loaded_orders, recipes, loaded_bakery, orders_path, bakery_path)

@@ -78,6 +78,8 @@ class Kitchen:
         self._mixers = None
         self.orders: list[OrderRecord] = []
         self.cakes: list[CakeRecord] = []
+        #: the recipes of the cakes added, by name
+        self.recipes: dict[str, Recipe] = {}
         self._orders_by_id: dict[str, OrderRecord] = {}
         #: each unfinished order's cake tasks, so that an order can be cancelled
         self._tasks: dict[str, list] = {}
@@ -149,9 +151,11 @@ class Kitchen:
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record
+        self.recipes[recipe.name] = recipe
         tasks = self._tasks[order.id] = []
         for index in range(1, order.quantity + 1):
-            cake = CakeRecord(order.id, order.recipe, index)
+            cake = CakeRecord(order.id, order.recipe, index, position=len(self.cakes),
+                              due=order.due, priority=order.priority)
             record.cakes.append(cake)
             self.cakes.append(cake)
             tasks.append(run_in_background(self._make(cake, recipe)))

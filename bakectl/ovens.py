@@ -10,11 +10,9 @@ talk to real equipment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 from bakectl.model import Cake, Mixture, OvenSpec, Recipe
@@ -109,26 +107,40 @@ class Oven:
             self.busy_minutes += recipe.bake_minutes
         return Cake(recipe, self.name, self.temperature_c, started, finished)
 
-    @contextlib.contextmanager
-    def _exclusive(self, activity: str):
+    def _exclusive(self, activity: str) -> _Exclusive:
         # One thing at a time, enforced: a second caller fails loudly instead of overlapping.
-        if not self._in_use.acquire(blocking=False):
-            raise OvenBusyError(f"{self.name} is already {self.activity}")
-        self.activity = activity
-        try:
-            yield
-        finally:
-            self.activity = None
-            self._in_use.release()
+        return _Exclusive(self, activity)
 
     def __repr__(self) -> str:
         return f"<Oven {self.name} {self.temperature_c:g} °C>"
 
 
+class _Exclusive:
+    """``with oven._exclusive(activity)``: hold the oven or fail with OvenBusyError.
+
+    A small class rather than a generator-based context manager: entered twice per cake."""
+
+    __slots__ = ("oven", "activity")
+
+    def __init__(self, oven: Oven, activity: str):
+        self.oven = oven
+        self.activity = activity
+
+    def __enter__(self) -> None:
+        oven = self.oven
+        if not oven._in_use.acquire(blocking=False):
+            raise OvenBusyError(f"{oven.name} is already {oven.activity}")
+        oven.activity = self.activity
+
+    def __exit__(self, *exc_info) -> None:
+        self.oven.activity = None
+        self.oven._in_use.release()
+
+
 class Waiter:
     """A cake waiting for an oven."""
 
-    __slots__ = ("cake", "recipe", "seq", "future", "joined")
+    __slots__ = ("cake", "recipe", "seq", "future", "joined", "position")
 
     def __init__(self, cake, recipe: Recipe, seq: int, future: asyncio.Future, joined: float):
         self.cake = cake
@@ -136,6 +148,9 @@ class Waiter:
         self.seq = seq
         self.future = future
         self.joined = joined
+        #: the cake's place in the orders file (an order's cakes consecutively): the
+        #: tie-breaker between cakes that join the queue at the same minute
+        self.position = getattr(cake, "position", seq)
 
 
 class FifoPolicy:
@@ -154,7 +169,17 @@ class FifoPolicy:
         return len(self._queue)
 
     def add(self, waiter: Waiter) -> None:
-        self._queue.append(waiter)
+        queue = self._queue
+        queue.append(waiter)
+        # Cakes that finish mixing at the same minute line up in orders-file order
+        # (FORMATS.md), whatever order their wake-ups happened to run in.
+        at = len(queue) - 1
+        while (at and queue[at - 1].joined == waiter.joined
+               and queue[at - 1].position > waiter.position):
+            at -= 1
+        if at != len(queue) - 1:
+            queue.pop()
+            queue.insert(at, waiter)
 
     def pick(self, free: list[Oven], now: float) -> tuple[Waiter, Oven] | None:
         queue = self._queue
@@ -194,41 +219,57 @@ class OvenPool:
         self.policy = policy if policy is not None else FifoPolicy()
         self.clock = clock
         self._seq = itertools.count()
+        self._dispatch_pending = False
+        #: the hottest any oven can go: a recipe above it can never be baked here
+        self._hottest = max((oven.spec.max_temperature_c for oven in self.ovens), default=None)
 
     @property
     def waiting(self) -> int:
         return len(self.policy)
 
-    @contextlib.asynccontextmanager
-    async def oven_for(self, cake, recipe: Recipe) -> AsyncIterator[Oven]:
-        oven = await self.acquire(cake, recipe)
-        try:
-            yield oven
-        finally:
-            self.release(oven)
+    def oven_for(self, cake, recipe: Recipe) -> _OvenLease:
+        return _OvenLease(self, cake, recipe)
 
-    async def acquire(self, cake, recipe: Recipe) -> Oven:
-        if not any(oven.can_bake(recipe) for oven in self.ovens):
+    async def acquire(self, cake, recipe: Recipe, lease: _OvenLease | None = None) -> Oven:
+        if self._hottest is None or recipe.temperature_c > self._hottest:
             raise RuntimeError(f"no oven in the pool can bake {recipe.name} "
                                f"at {recipe.temperature_c} °C")
         future = asyncio.get_running_loop().create_future()
         now = self.clock.now() if self.clock is not None else 0.0
         self.policy.add(Waiter(cake, recipe, next(self._seq), future, now))
-        self._dispatch()
+        self._dispatch_soon()
         try:
-            return await future
+            oven = await future
         except asyncio.CancelledError:
             # Cancelled just after being handed an oven: give it back for the next cake.
             if future.done() and not future.cancelled():
                 self.release(future.result())
             raise
+        if lease is not None:
+            lease.oven = oven
+        return oven
 
     def release(self, oven: Oven) -> None:
-        self.free.append(oven)
-        self.free.sort(key=lambda o: o.index)
-        self._dispatch()
+        free = self.free
+        # Keep the free list in bakery-file order (the policies' tie-breaker) without a sort.
+        at = len(free)
+        while at and free[at - 1].index > oven.index:
+            at -= 1
+        free.insert(at, oven)
+        self._dispatch_soon()
+
+    def _dispatch_soon(self) -> None:
+        # Ovens are handed out once everything due at this minute has happened: an oven freed
+        # and a cake finishing its mix at the same minute meet, and so do two ovens freed at
+        # the same minute (the cake takes the better one), whatever order the wake-ups ran in.
+        if not self._dispatch_pending:
+            self._dispatch_pending = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
+        self._dispatch_pending = False
+        if not self.free or not len(self.policy):
+            return
         now = self.clock.now() if self.clock is not None else 0.0
         while self.free:
             picked = self.policy.pick(self.free, now)
@@ -237,3 +278,25 @@ class OvenPool:
             waiter, oven = picked
             self.free.remove(oven)
             waiter.future.set_result(oven)
+
+
+class _OvenLease:
+    """``async with pool.oven_for(...)``: an oven for the block, given back however it ends.
+
+    A small class rather than an ``asynccontextmanager``: it is entered once per cake."""
+
+    __slots__ = ("pool", "cake", "recipe", "oven")
+
+    def __init__(self, pool: OvenPool, cake, recipe: Recipe):
+        self.pool = pool
+        self.cake = cake
+        self.recipe = recipe
+        self.oven: Oven | None = None
+
+    def __aenter__(self):
+        # The pool's own coroutine is the awaitable: one frame less per waiting cake (100,000
+        # cakes wait at once in a big plan). It records the oven here for __aexit__.
+        return self.pool.acquire(self.cake, self.recipe, self)
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.pool.release(self.oven)

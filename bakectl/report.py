@@ -30,6 +30,11 @@ class CakeRecord:
     bake_end: float | None = None
     temperature_c: float | None = None
     error: str | None = None
+    #: the cake's place among all cakes, in orders-file order (policies break ties with it)
+    position: int = 0
+    #: the order's due minute and priority, for policies that weigh them
+    due: float | None = None
+    priority: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -95,6 +100,11 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "setup_minutes": _minutes(oven.setup_minutes_total),
         "utilization": round(oven.busy_minutes / makespan, 4) if makespan else 0.0,
     } for oven in kitchen.ovens.ovens]
+    from bakectl.scheduling import cake_jobs, lower_bound
+
+    bound = lower_bound(cake_jobs(kitchen), kitchen.bakery)
+    lateness = sum(max(0.0, o["done_minutes"] - o["due_minutes"]) for o in orders
+                   if o["late"])
     return {
         "bakectl": __version__,
         "mode": "simulated" if kitchen.clock.simulated else "real",
@@ -102,6 +112,12 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "speed": None if kitchen.clock.simulated else kitchen.clock.speed,
         "makespan_minutes": _minutes(makespan),
         "wall_seconds": round(wall_seconds, 3),
+        #: no schedule of these cakes on this bakery can finish sooner (docs/plan.md)
+        "lower_bound_minutes": _minutes(bound),
+        #: lower bound / makespan: 1.0 means provably optimal
+        "efficiency": round(bound / makespan, 4) if makespan else None,
+        "late_orders": sum(1 for o in orders if o["late"]),
+        "total_lateness_minutes": _minutes(lateness),
         "summary": {
             "orders": len(orders),
             "delivered": sum(1 for o in orders if o["status"] == "delivered"),
@@ -113,3 +129,29 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "cakes": cake_rows,
         "ovens": ovens,
     }
+
+
+def write_json(report: dict, stream) -> None:
+    """Write `report` as JSON: the top level indented, one line per order, cake and oven.
+
+    Byte-for-byte the same for the same report. Rows are encoded one by one with the C
+    encoder (``json.dumps(indent=...)`` falls back to pure Python: seconds for a 100,000-cake
+    plan) and written as they go, so the whole document never sits in memory at once."""
+    import json
+
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    stream.write("{")
+    first = True
+    for key, value in report.items():
+        stream.write("\n  " if first else ",\n  ")
+        first = False
+        stream.write(dumps(key) + ": ")
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            stream.write("[")
+            for k, row in enumerate(value):
+                stream.write("\n    " if k == 0 else ",\n    ")
+                stream.write(dumps(row))
+            stream.write("\n  ]")
+        else:
+            stream.write(dumps(value))
+    stream.write("\n}\n")

@@ -1,0 +1,249 @@
+"""`bakectl plan`: simulated time through the same kitchen, policies, charts, what-ifs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, cli_env, run_cli
+
+from bakectl.clock import SimulatedClock
+from bakectl.kitchen import bake_orders
+from bakectl.model import Bakery, Ingredient, Order, OvenSpec, Recipe
+
+RECIPE = """\
+name: {name}
+ingredients:
+  - {{name: flour, quantity: 200, unit: g}}
+  - {{name: eggs, quantity: 4, unit: pcs}}
+mix_minutes: {mix}
+oven:
+  temperature_c: {temp}
+  bake_minutes: {bake}
+"""
+ORDERS = """\
+orders:
+  - {id: o-1, recipe: sponge, quantity: 2, due: 60}
+  - {id: o-2, recipe: madeira, due: 100}
+  - {id: o-3, recipe: scones, quantity: 3, due: 90}
+  - {id: o-4, recipe: sponge, due: 150, priority: 1}
+  - {id: o-5, recipe: madeira, quantity: 2, due: 200}
+"""
+
+
+@pytest.fixture
+def bakery_dir(write, tmp_path):
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("recipes/madeira.yaml", RECIPE.format(name="madeira", mix=12, temp=160, bake=70))
+    write("recipes/scones.yaml", RECIPE.format(name="scones", mix=8, temp=220, bake=12))
+    write("bakery.yaml", "mixers: 2\novens:\n"
+          "  - {name: deck, preheat_c_per_min: 4, cool_c_per_min: 2}\n"
+          "  - {name: fan, preheat_c_per_min: 12, cool_c_per_min: 5}\n")
+    write("orders.yaml", ORDERS)
+    return tmp_path
+
+
+def without_wall_seconds(text: str) -> str:
+    return re.sub(r'"wall_seconds": [0-9.e-]+', '"wall_seconds": X', text)
+
+
+def test_plan_json_is_byte_identical_run_after_run(bakery_dir):
+    runs = [run_cli("plan", "orders.yaml", "--json", "--policy", policy, cwd=bakery_dir)
+            for policy in ("fifo", "fifo", "search", "search")]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+    assert without_wall_seconds(runs[0].stdout) == without_wall_seconds(runs[1].stdout)
+    assert without_wall_seconds(runs[2].stdout) == without_wall_seconds(runs[3].stdout)
+    report = json.loads(runs[0].stdout)
+    assert report["mode"] == "simulated" and report["policy"] == "fifo"
+    assert report["lower_bound_minutes"] <= report["makespan_minutes"]
+    assert report["efficiency"] == round(report["lower_bound_minutes"]
+                                         / report["makespan_minutes"], 4)
+    assert report["late_orders"] == sum(o["late"] for o in report["orders"])
+    lateness = sum(o["done_minutes"] - o["due_minutes"] for o in report["orders"] if o["late"])
+    assert report["total_lateness_minutes"] == pytest.approx(lateness)
+
+
+def test_plan_gives_the_same_report_as_bake_simulate(bakery_dir):
+    plan = run_cli("plan", "orders.yaml", "--json", cwd=bakery_dir)
+    bake = run_cli("bake", "orders.yaml", "--simulate", "--json", "--no-progress",
+                   cwd=bakery_dir)
+    assert plan.returncode == bake.returncode == 0
+    plan_report, bake_report = json.loads(plan.stdout), json.loads(bake.stdout)
+    for report in (plan_report, bake_report):
+        report.pop("wall_seconds")
+    assert plan_report == bake_report
+
+
+def test_plan_matches_a_real_time_bake_within_two_percent(bakery_dir):
+    plan = json.loads(run_cli("plan", "orders.yaml", "--json", cwd=bakery_dir).stdout)
+    # ~220 bakery minutes at 3,000x: about 4.5 s, so scheduling jitter on a busy machine
+    # (tens of ms) stays well inside 2 %.
+    real = run_cli("bake", "orders.yaml", "--speed", "3000", "--json", "--no-progress",
+                   cwd=bakery_dir)
+    assert real.returncode == 0, real.stderr
+    real_report = json.loads(real.stdout)
+    assert real_report["mode"] == "real"
+    assert real_report["makespan_minutes"] == pytest.approx(plan["makespan_minutes"], rel=0.02)
+
+
+def test_terminal_output_is_a_summary_and_a_gantt_chart_without_ansi(bakery_dir):
+    result = run_cli("plan", "orders.yaml", cwd=bakery_dir, TERM="xterm-256color")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[" not in result.stdout
+    assert "makespan" in result.stdout and "lower bound" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\s*(deck|fan) \|", line)]
+    assert len(rows) == 2
+    assert "A sponge (180 °C)" in result.stdout
+    assert result.stderr == ""
+
+
+def test_gantt_files_are_svg_or_self_contained_html(bakery_dir):
+    for name in ("day.svg", "day.html"):
+        result = run_cli("plan", "orders.yaml", "--gantt", name, "--json", cwd=bakery_dir)
+        assert result.returncode == 0, result.stderr
+        text = (bakery_dir / name).read_text()
+        assert "<svg" in text and "o-3 #2 scones" in text
+        if name.endswith(".html"):
+            assert text.startswith("<!doctype html>") and "http://" not in text.replace(
+                'xmlns="http://www.w3.org/2000/svg"', "")
+    result = run_cli("plan", "orders.yaml", "--gantt", "no/such/dir/x.svg", cwd=bakery_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_runs_every_policy(bakery_dir):
+    result = run_cli("plan", "orders.yaml", "--compare", "--json", cwd=bakery_dir)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["policies"]
+    assert [r["policy"] for r in rows] == ["fifo", "edf", "batch", "search"]
+    makespan = {r["policy"]: r["makespan_minutes"] for r in rows}
+    assert makespan["search"] <= min(makespan.values())
+    text = run_cli("plan", "orders.yaml", "--compare", cwd=bakery_dir).stdout
+    assert "shortest day: search" in text or "shortest day" in text
+
+
+def test_what_if_more_ovens_and_mixers(bakery_dir):
+    def makespan(*args):
+        result = run_cli("plan", "orders.yaml", "--json", *args, cwd=bakery_dir)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    two, four = makespan(), makespan("--ovens", "4")
+    assert len(four["ovens"]) == 4 and four["makespan_minutes"] < two["makespan_minutes"]
+    one_mixer = makespan("--mixers", "1")
+    mixes = sorted((c["mix_start"], c["mix_end"]) for c in one_mixer["cakes"])
+    assert all(b[0] >= a[1] for a, b in zip(mixes, mixes[1:], strict=False))
+
+
+def test_bad_policy_is_one_line_and_exit_2(bakery_dir):
+    result = run_cli("plan", "orders.yaml", "--policy", "lifo", cwd=bakery_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "--policy: unknown policy 'lifo' (choose from fifo, edf, batch, search)"]
+    result = run_cli("bake", "orders.yaml", "--policy", "nope", "--simulate", cwd=bakery_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_bad_input_is_a_positioned_error(bakery_dir):
+    (bakery_dir / "orders.yaml").write_text("orders:\n  - {id: o-1, recipe: spnge}\n")
+    result = run_cli("plan", "orders.yaml", cwd=bakery_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert re.match(r"orders\.yaml:2:\d+: ", result.stderr)
+
+
+def test_help_does_not_import_the_scheduler():
+    code = ("import sys\nfrom bakectl.cli import main\n"
+            "try:\n    main(['plan', '--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('bakectl.scheduling', 'bakectl.planner', 'bakectl.gantt', "
+            "'rich.progress') if m in sys.modules]\n"
+            "print(heavy, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), cwd=ROOT, timeout=60)
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+# -- library level ----------------------------------------------------------------------------
+
+INGREDIENTS = (Ingredient("flour", 200, "g"),)
+RECIPES = {r.name: r for r in (Recipe("sponge", INGREDIENTS, 10, 180, 25),
+                               Recipe("madeira", INGREDIENTS, 12, 160, 70))}
+
+
+class NeverPolicy:
+    """A broken policy: never hands out an oven."""
+
+    name = "never"
+
+    def __init__(self):
+        self.waiting = []
+
+    def __len__(self):
+        return len(self.waiting)
+
+    def add(self, waiter):
+        self.waiting.append(waiter)
+
+    def pick(self, free, now):
+        return None
+
+
+def test_a_stuck_kitchen_is_a_deadlock_error_naming_the_waiting_cakes():
+    from bakectl.errors import DeadlockError
+
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira")]
+    with pytest.raises(DeadlockError) as caught:
+        bake_orders(orders, RECIPES, Bakery.default(2), SimulatedClock(), policy=NeverPolicy())
+    message = str(caught.value)
+    assert "deadlock" in message
+    for name in ("o-1#1 (waiting)", "o-1#2 (waiting)", "o-2#1 (waiting)"):
+        assert name in message
+
+
+def test_the_search_plan_is_what_the_kitchen_then_does():
+    from bakectl.planner import plan_day
+    from bakectl.scheduling import make_policy
+
+    bakery = Bakery((OvenSpec("a", preheat_c_per_min=3, cool_c_per_min=1), OvenSpec("b")))
+    orders = [Order(f"o-{k}", ("sponge", "madeira")[k % 2], 1 + k % 3, due=50 * k)
+              for k in range(8)]
+    plan = plan_day(orders, RECIPES, bakery)
+    report = bake_orders(orders, RECIPES, bakery, SimulatedClock(), policy=plan.policy())
+    assert report["makespan_minutes"] == round(plan.makespan, 6)
+    fifo = bake_orders(orders, RECIPES, bakery, SimulatedClock(), policy=make_policy("fifo"))
+    assert report["makespan_minutes"] <= fifo["makespan_minutes"]
+    assert report["policy"] == "search"
+
+
+def test_same_minute_arrivals_queue_in_orders_file_order():
+    # Madeira (12 min mix over 3 ingredients) and a 12-minute sponge variant finish mixing
+    # at minute 12 together; the one listed first gets the only oven.
+    slow_sponge = Recipe("slow_sponge", INGREDIENTS * 2, 12, 160, 25)
+    recipes = {**RECIPES, "slow_sponge": slow_sponge}
+    for first, second in (("madeira", "slow_sponge"), ("slow_sponge", "madeira")):
+        orders = [Order("first", first), Order("second", second)]
+        report = bake_orders(orders, recipes, Bakery.default(1), SimulatedClock())
+        by_order = {c["order"]: c for c in report["cakes"]}
+        assert by_order["first"]["oven_start"] == 12.0
+        assert by_order["second"]["oven_start"] == by_order["first"]["bake_end"]
+
+
+BENCH = ROOT.parent / "shared" / "bench"
+
+
+@pytest.mark.skipif(not (BENCH / "simpy_bakery.py").exists(), reason="no ../shared/bench")
+def test_fifo_makespan_equals_the_simpy_reference(tmp_path):
+    pytest.importorskip("simpy")
+    work = tmp_path / "day"
+    subprocess.run([sys.executable, str(BENCH / "make_workload.py"), str(work), "--cakes",
+                    "400", "--ovens", "5", "--temperatures", "7", "--mixers", "2"],
+                   check=True, capture_output=True)
+    simpy = subprocess.run([sys.executable, str(BENCH / "simpy_bakery.py"), str(work)],
+                           check=True, capture_output=True, text=True)
+    ours = run_cli("plan", "orders.yaml", "--policy", "fifo", "--json", cwd=work)
+    assert ours.returncode == 0, ours.stderr
+    assert json.loads(ours.stdout)["makespan_minutes"] == json.loads(simpy.stdout)[
+        "makespan_minutes"]
