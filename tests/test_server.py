@@ -161,6 +161,9 @@ def test_concurrent_repeats_of_one_key_create_one_order(server):
     ({"id": "bad-1", "recipe": "quick", "due": "tomorrow"}, "due"),
     ({"id": "bad-1", "recipe": "quick", "customer": 7}, "customer"),
     ({"id": "bad-1", "recipe": "quick", "priority": 1.5}, "priority"),
+    ({"id": "bad-1", "recipe": "quick", "priority": 10**12}, "priority"),
+    ({"id": "bad\n1", "recipe": "quick"}, "id"),
+    ({"id": "bad-1", "recipe": "quick", "due": -5}, "due"),
     ({"id": "bad-1", "recipe": "quick", "quantiy": 2}, "quantiy"),
     ({"id": "bad-1", "recipe": "sponj"}, "recipe"),
     ({"id": "bad-1", "recipe": "volcano"}, "recipe"),
@@ -367,10 +370,12 @@ def test_submit_posts_a_file_idempotently_and_status_shows_an_order(server, writ
 
 
 def test_clients_report_problems_in_one_line(server, write):
-    bad = write("bad.yaml", "orders:\n  - {id: sub-bad, recipe: quick, quantity: 0}\n")
+    # A well-formed file whose recipe only the server can judge.
+    bad = write("bad.yaml", "orders:\n  - {id: sub-bad, recipe: quik}\n")
     refused = run_cli("submit", str(bad), "--server", server.url)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == f"{bad}: order sub-bad: quantity: must be an integer >= 1"
+    assert refused.stderr.strip() == (f"{bad}: order sub-bad: recipe: unknown recipe 'quik' "
+                                      f"(did you mean 'quick'?)")
     missing = run_cli("status", "nobody", "--server", server.url)
     assert missing.returncode == 1 and "no order 'nobody'" in missing.stderr
     down = run_cli("status", "x", "--server", "http://127.0.0.1:9")

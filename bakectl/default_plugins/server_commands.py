@@ -25,7 +25,9 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    print(f"bakectl: {message}", file=sys.stderr)
+    # Input errors already read `path:line:col: message`; other problems get our prefix.
+    prefix = "" if code == 2 and ":" in message.split(" ", 1)[0] else "bakectl: "
+    print(prefix + message, file=sys.stderr)
     return typer.Exit(code)
 
 

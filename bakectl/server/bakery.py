@@ -23,7 +23,7 @@ import time
 from collections import Counter
 
 from bakectl.hookspecs import hookimpl
-from bakectl.server.validation import InvalidOrder, Problem, check_order
+from bakectl.server.validation import check_order
 
 #: Order statuses in the order an order goes through them.
 STATUSES = ("queued", "mixing", "baking", "delivered", "failed", "cancelled")
@@ -86,7 +86,6 @@ class BakeryService:
         driver = plugins.hook.bakectl_oven_driver(clock=clock) if plugins is not None else None
         self.kitchen = Kitchen(bakery, clock, plugins=own, driver=driver)
         self._notify = {name: notifier(plugins, name) for name in _FORWARDED}
-        self.max_temperature_c = max(spec.max_temperature_c for spec in bakery.ovens)
         #: orders in the kitchen, in arrival order (dicts keep insertion order)
         self.live: dict[str, Live] = {}
         self.counts: Counter[str] = Counter()
@@ -171,11 +170,7 @@ class BakeryService:
         """Store an order durably and start it; the first answer (for a repeated key too)."""
         if not self.accepting:
             raise Unavailable("the bakery is closing: not taking orders")
-        request = check_order(data, self.recipes)
-        recipe = self.recipes[request.recipe]
-        if recipe.temperature_c > self.max_temperature_c:
-            raise InvalidOrder([Problem("recipe", f"{recipe.name} bakes at "
-                                        f"{recipe.temperature_c:g} °C, hotter than every oven")])
+        request = check_order(data, self.recipes, self.kitchen.bakery)
         now = time.time()
         if request.due_at is not None:
             due_at = request.due_at.astimezone(dt.UTC).isoformat(timespec="milliseconds")

@@ -51,9 +51,17 @@ def _plain(value):
 
 
 def read_orders(path: Path) -> list[dict]:
-    """The orders of an orders file, as they are written: the server checks them."""
+    """The orders of an orders file as they are written, once the file has passed the same
+    checks as for `bake` (every mistake reported as path:line:col, nothing posted)."""
     import yaml
 
+    from bakectl.errors import InputErrors
+    from bakectl.files import load_orders
+
+    try:
+        load_orders(path)
+    except InputErrors as exc:
+        raise ClientError("\n".join(str(e) for e in exc.errors), 2) from None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
