@@ -125,6 +125,7 @@ class Kitchen:
         self.interrupted = False
         #: why --fail-fast stopped the run, once it has
         self._stopped_by: str | None = None
+        #: each unfinished cake's task: to stop it (Ctrl-C, --fail-fast, a cancelled order)
         self._tasks: dict[CakeRecord, asyncio.Task] = {}
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
@@ -236,6 +237,25 @@ class Kitchen:
             oven.busy_minutes += done["bake_minutes"]
             oven.setup_minutes_total += cake.bake_start - cake.oven_start
 
+    def cancel_order(self, order_id: str, *, in_oven: bool = False) -> bool:
+        """Stop every cake of an unfinished order; True if it was stopped.
+
+        An order with a cake in an oven is not stopped (False) unless `in_oven` is true (a
+        shutdown): a cake is not taken out half-baked. Mixers and ovens go back to the kitchen
+        as the cancelled cakes leave their ``async with`` blocks."""
+        record = self._orders_by_id.get(order_id)
+        if record is None or record.status is not None:
+            return False
+        if not in_oven and any(c.stage not in ("queued", "mixing", "waiting")
+                               for c in record.cakes):
+            return False
+        for cake in record.cakes:
+            task = self._tasks.get(cake)
+            if task is not None:
+                task.cancel()
+        record.status = "cancelled"
+        return True
+
     async def _make(self, cake: CakeRecord, recipe: Recipe) -> None:
         """make_cake, again after a failure while retries last; a failure for good fails
         the cake (and its order), not the batch, unless --fail-fast."""
@@ -308,6 +328,7 @@ class Kitchen:
 
     def _account(self, cake: CakeRecord) -> None:
         """Count a finished cake; an order is delivered (or failed) with its last cake."""
+        self._tasks.pop(cake, None)  # a server runs for days: keep no finished task
         record = self._orders_by_id[cake.order]
         record.finished += 1
         if record.finished == len(record.cakes):

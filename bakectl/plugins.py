@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "bakectl"
 #: Built-in behaviour, as ordinary plugins registered by short name (blockable with -p no:NAME).
 DEFAULT_PLUGINS = {
     "yaml_recipes": "bakectl.default_plugins.yaml_recipes",
+    "server_commands": "bakectl.default_plugins.server_commands",
 }
 
 

@@ -1,0 +1,154 @@
+"""Built-in plugin: the ``serve``, ``submit``, ``status`` and ``watch`` commands.
+
+Only typer is imported here: FastAPI, uvicorn, httpx and the kitchen load inside the commands,
+so ``bakectl --help`` (and shell completion) do not pay for them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bakectl.hookspecs import hookimpl
+
+ServerOpt = Annotated[str, typer.Option(
+    "--server", metavar="URL", envvar="BAKECTL_SERVER", help="The bakectl server.")]
+TokenOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 (typer needs Optional)
+    "--token", metavar="TOKEN", envvar="BAKECTL_TOKEN", show_default=False,
+    help="Bearer token for writes (env BAKECTL_TOKEN).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    # Input errors already read `path:line:col: message`; other problems get our prefix.
+    prefix = "" if code == 2 and ":" in message.split(" ", 1)[0] else "bakectl: "
+    print(prefix + message, file=sys.stderr)
+    return typer.Exit(code)
+
+
+def serve(
+    bakery: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--bakery", metavar="FILE", show_default=False,
+        help="Bakery file [default: 3 default ovens].")] = None,
+    recipes: Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
+        "--recipes", metavar="DIR", show_default=False,
+        help="Another folder of YAML recipes (repeatable); recipes/ in the current folder "
+             "is always read.")] = None,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on; anything but loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port (0: any free one).")] = 8080,
+    db: Annotated[Path, typer.Option("--db", metavar="FILE",
+                                     help="SQLite database of orders and deliveries.")
+                  ] = Path("bakectl.db"),
+    speed: Annotated[float, typer.Option(
+        "--speed", metavar="FACTOR",
+        help="Bakery time runs FACTOR times faster than the wall clock.")] = 1.0,
+    token: TokenOpt = None,
+    grace: Annotated[float, typer.Option(
+        "--grace", metavar="SECONDS", min=0,
+        help="On SIGTERM/Ctrl-C, how long cakes in the ovens may take to finish.")] = 30.0,
+    ovens: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--ovens", metavar="N", min=1, show_default=False,
+        help="Use N ovens instead of the bakery file's.")] = None,
+) -> None:
+    """Run the bakery as a server: orders over HTTP, delivery orders out (see docs/server.md)."""
+    from bakectl.cli import EXIT_INPUT, State
+    from bakectl.errors import InputErrors
+    from bakectl.inputs import load_bakery
+    from bakectl.model import DEFAULT_OVENS, Bakery
+    from bakectl.plugins import PluginError, get_plugin_manager
+    from bakectl.recipebook import collect_recipes, recipe_dirs
+
+    if not speed > 0 or speed == float("inf"):
+        raise _fail("--speed: must be a positive number", EXIT_INPUT)
+    try:
+        pm = get_plugin_manager(State.plugin_options)
+        found = collect_recipes(pm, recipe_dirs(None, list(recipes or [])))
+        # Without a file, no need to load the file parser (nor to have it).
+        kitchen = load_bakery(bakery, ovens) if bakery is not None else \
+            Bakery.default(ovens or DEFAULT_OVENS)
+    except PluginError as exc:
+        raise _fail(str(exc), EXIT_INPUT) from None
+    except InputErrors as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+    if not found:
+        raise _fail("no recipes found: add recipes/*.yaml or give --recipes DIR", EXIT_INPUT)
+
+    from bakectl.background import run_in_foreground
+    from bakectl.clock import RealClock
+    from bakectl.server.run import UsageError
+    from bakectl.server.run import serve as run_server
+
+    clock = RealClock(speed)
+    try:
+        run_in_foreground(run_server(recipes=found, bakery=kitchen, clock=clock, db=db,
+                                     host=host, port=port, token=token, plugins=pm,
+                                     grace=grace), clock=clock)
+    except UsageError as exc:
+        raise _fail(str(exc), EXIT_INPUT) from None
+
+
+def submit(
+    orders: Annotated[Path, typer.Argument(help="The orders file (YAML).", show_default=False)],
+    server: ServerOpt = DEFAULT_SERVER,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post every order of a file to the server (safe to repeat); print the ids."""
+    from bakectl.server.client import ClientError
+    from bakectl.server.client import submit as post_orders
+
+    try:
+        code = post_orders(orders, server, token, as_json=as_json)
+    except ClientError as exc:
+        raise _fail(str(exc), exc.code) from None
+    raise typer.Exit(code)
+
+
+def status(
+    order_id: Annotated[str, typer.Argument(metavar="ID", help="The order's id.")],
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an order: its status, its cakes and when it should be ready."""
+    from bakectl.server.client import ClientError
+    from bakectl.server.client import status as show_status
+
+    try:
+        show_status(server, order_id, as_json=as_json)
+    except ClientError as exc:
+        raise _fail(str(exc), exc.code) from None
+
+
+def watch(
+    server: ServerOpt = DEFAULT_SERVER,
+    as_json: JsonOpt = False,
+    count: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--count", metavar="N", min=1, show_default=False,
+        help="Stop after N events.")] = None,
+) -> None:
+    """Show the bakery live: every order, cake and delivery as it happens."""
+    from bakectl.server.client import ClientError
+    from bakectl.server.client import watch as follow
+
+    try:
+        follow(server, as_json=as_json, count=count)
+    except ClientError as exc:
+        raise _fail(str(exc), exc.code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@hookimpl
+def bakectl_commands(app: typer.Typer) -> None:
+    for command in (serve, submit, status, watch):
+        app.command()(command)

@@ -1,0 +1,458 @@
+"""The bakery service: orders from the store go into the Kitchen, and what the kitchen does goes
+back to the store, to ``/events`` and to the plugins.
+
+The kitchen is the one ``bakectl bake`` uses, kept open for as long as the server runs. It
+reports to this service only (a plugin manager of its own): the store must have recorded a
+delivery before any plugin hears of it, so that a crash can never leave an order delivered
+by a plugin but unknown to the store. Plugins then hear of it from here.
+
+An order's status is the furthest its cakes have got: queued, then mixing (a cake is being
+mixed or waits for an oven), then baking (a cake is in an oven), then delivered, failed or
+cancelled. The final three are written durably before anyone is told; the others are progress,
+kept in memory only: after a crash an unfinished order starts again from the beginning anyway,
+and not writing them leaves the store's writer free for new orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+import time
+from collections import Counter
+
+from bakectl.hookspecs import hookimpl
+from bakectl.server.validation import check_order
+
+#: Order statuses in the order an order goes through them.
+STATUSES = ("queued", "mixing", "baking", "delivered", "failed", "cancelled")
+_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+_IN_OVEN = ("preheating", "baking")
+
+_FORWARDED = ("bakectl_run_started", "bakectl_cake_stage", "bakectl_cake_baked",
+              "bakectl_order_delivered", "bakectl_run_finished")
+
+
+class Refused(Exception):
+    """A request the bakery turns down; `status` is the HTTP status that says why."""
+
+    status = 409
+
+
+class NotFound(Refused):
+    status = 404
+
+
+class Conflict(Refused):
+    status = 409
+
+
+class Unavailable(Refused):
+    status = 503
+
+
+def log(message: str) -> None:
+    print(f"bakectl serve: {message}", file=sys.stderr, flush=True)
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
+
+
+class Live:
+    """An order in the kitchen: its stored row, the kitchen's record of it, its status."""
+
+    __slots__ = ("row", "record", "status")
+
+    def __init__(self, row: dict, record, status: str = "queued"):
+        self.row = row
+        self.record = record
+        self.status = status
+
+
+class BakeryService:
+    def __init__(self, store, recipes: dict, bakery, clock, *, plugins=None, events=None):
+        from bakectl.kitchen import Kitchen
+        from bakectl.plugins import PluginManager, notifier
+        from bakectl.server.events import EventHub
+
+        self.store = store
+        self.recipes = recipes
+        self.clock = clock
+        self.events = events if events is not None else EventHub()
+        own = PluginManager()
+        own.register(self, name="bakectl-serve")
+        driver = plugins.hook.bakectl_oven_driver(clock=clock) if plugins is not None else None
+        self.kitchen = Kitchen(bakery, clock, plugins=own, driver=driver)
+        self._notify = {name: notifier(plugins, name) for name in _FORWARDED}
+        #: orders in the kitchen, in arrival order (dicts keep insertion order)
+        self.live: dict[str, Live] = {}
+        self.counts: Counter[str] = Counter()
+        #: oven name -> the cake in it
+        self.in_oven: dict[str, object] = {}
+        self.accepting = False
+        self._stopping = False
+        self._hurry = False
+        self._origin = time.time()
+        self._finished = asyncio.Event()
+
+    # -- time: bakery minutes of the running kitchen <-> wall-clock time ----------------------
+
+    def wall(self, minute: float) -> float:
+        return self._origin + self.clock.seconds(minute)
+
+    def minute(self, timestamp: float) -> float:
+        return (timestamp - self._origin) * self.clock.speed / 60.0
+
+    def iso(self, minute: float | None) -> str | None:
+        return None if minute is None else _iso(self.wall(minute))
+
+    # -- running ------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        """Open the kitchen and restart every order the store has not finished."""
+        self._origin = time.time() - self.clock.seconds(self.clock.now())
+        async with self.kitchen.open():
+            try:
+                self.counts = Counter(self.store.counts())
+                for row in self.store.unfinished():  # each starts again from the beginning
+                    self._start(row)
+                for delivery in self.store.unnotified():  # stored, but the hook was not called
+                    self._tell_delivered(self._record_from_store(delivery["order_id"]))
+                self._call("bakectl_run_started", kitchen=self.kitchen)
+                self.accepting = True
+                yield self
+            finally:
+                self.accepting = False
+                self._stopping = True
+                for order_id in list(self.live):  # whatever is left starts again next time
+                    self.kitchen.cancel_order(order_id, in_oven=True)
+                # Only now: a bake told to stop before its task was cancelled would fail its order.
+                self.clock.stopping.set()
+        if self._notify["bakectl_run_finished"] is not None:
+            from bakectl.report import build_report
+
+            report = build_report(self.kitchen, wall_seconds=time.time() - self._origin)
+            self._call("bakectl_run_finished", kitchen=self.kitchen, report=report)
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking orders; cakes not yet in an oven stop (they start again on the next
+        start); cakes in an oven get up to `grace` seconds to finish."""
+        self.accepting = False
+        for order_id in list(self.live):
+            self.kitchen.cancel_order(order_id)
+        deadline = time.monotonic() + grace
+        while self.live and any(lv.status == "baking" for lv in self.live.values()):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._hurry:
+                log(f"not waiting any longer: {len(self.live)} unfinished orders start "
+                    f"again on the next start")
+                return
+            self._finished.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), left)
+
+    def hurry(self) -> None:
+        """Stop waiting for the ovens (a second Ctrl-C)."""
+        self._hurry = True
+        self._finished.set()
+
+    def _call(self, hook: str, **kwargs) -> None:
+        notify = self._notify[hook]
+        if notify is not None:
+            notify(**kwargs)
+
+    # -- orders in ----------------------------------------------------------------------------
+
+    async def submit(self, data, key: str | None, digest: str | None) -> dict:
+        """Store an order durably and start it; the first answer (for a repeated key too)."""
+        if not self.accepting:
+            raise Unavailable("the bakery is closing: not taking orders")
+        request = check_order(data, self.recipes, self.kitchen.bakery)
+        now = time.time()
+        if request.due_at is not None:
+            due_at = request.due_at.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        elif request.due_minutes is not None:
+            due_at = _iso(now + self.clock.seconds(request.due_minutes))
+        else:
+            due_at = None
+        row = {"id": request.id, "recipe": request.recipe, "quantity": request.quantity,
+               "due_at": due_at, "customer": request.customer, "priority": request.priority,
+               "created_at": _iso(now)}
+        created, row = await self.store.create(row, key, digest)
+        if created:
+            self.counts["queued"] += 1
+            self._start(row)
+        return accepted(row)
+
+    def _start(self, row: dict) -> None:
+        from bakectl.model import Order
+
+        due = None
+        if row["due_at"] is not None:
+            due = self.minute(dt.datetime.fromisoformat(row["due_at"]).timestamp())
+        order = Order(row["id"], row["recipe"], row["quantity"], due, row["customer"],
+                      row["priority"])
+        record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
+        live = self.live[row["id"]] = Live(row, record)
+        if self.events.subscribers:
+            self.events.publish("order", self._summary(live))
+
+    async def cancel(self, order_id: str) -> dict:
+        """Cancel an order that has no cake in an oven yet."""
+        live = self.live.get(order_id)
+        if live is None:
+            row = self.store.get(order_id)
+            if row is None:
+                raise NotFound(f"no order {order_id!r}")
+            if row["status"] != "cancelled":
+                raise Conflict(f"order {order_id!r} is {row['status']}: too late to cancel")
+            return self.describe(order_id)
+        if live.status == "cancelled":  # a cancel is being stored already
+            return self.order_json(live)
+        if not self.kitchen.cancel_order(order_id):
+            raise Conflict(f"order {order_id!r} is {live.status}: a cake is in the oven")
+        self._set(live, "cancelled")
+        await self._store_final(live, "cancelled")
+        return self.describe(order_id)
+
+    # -- what the kitchen tells us (this service is the kitchen's only plugin) ----------------
+
+    @hookimpl
+    def bakectl_cake_stage(self, cake, stage, minute):
+        if stage in _IN_OVEN:
+            self.in_oven[cake.oven] = cake
+        elif cake.oven is not None and self.in_oven.get(cake.oven) is cake:
+            del self.in_oven[cake.oven]
+        live = self.live.get(cake.order)
+        if live is not None:
+            status = "baking" if stage in _IN_OVEN else "mixing" if stage == "mixing" else None
+            if status is not None and _RANK[status] > _RANK[live.status]:
+                self._set(live, status)
+            if stage == "failed":
+                # The kitchen counts the cake right after telling us: look once it has.
+                asyncio.get_running_loop().call_soon(self._check_failed, cake.order)
+        if self.events.subscribers:
+            self.events.publish("cake", {"order": cake.order, "index": cake.index,
+                                         "recipe": cake.recipe, "stage": stage,
+                                         "oven": cake.oven, "error": cake.error,
+                                         "at": self.iso(minute)})
+        self._call("bakectl_cake_stage", cake=cake, stage=stage, minute=minute)
+
+    @hookimpl
+    def bakectl_cake_baked(self, cake):
+        self._call("bakectl_cake_baked", cake=cake)
+
+    @hookimpl
+    def bakectl_order_delivered(self, order):
+        from bakectl.background import run_in_background
+
+        live = self.live.get(order.order.id)
+        if live is not None and not self._stopping:
+            run_in_background(self._store_final(live, "delivered"))
+
+    def _check_failed(self, order_id: str) -> None:
+        from bakectl.background import run_in_background
+
+        live = self.live.get(order_id)
+        if live is not None and live.record.status == "failed" and not self._stopping:
+            run_in_background(self._store_final(live, "failed"))
+
+    # -- state changes ------------------------------------------------------------------------
+
+    def _set(self, live: Live, status: str) -> None:
+        self.counts[live.status] -= 1
+        self.counts[status] += 1
+        live.status = status
+        if self.events.subscribers:
+            self.events.publish("order", self._summary(live))
+
+    async def _store_final(self, live: Live, status: str) -> None:
+        """Write the order's final status (and its delivery order) durably, then tell."""
+        record, order_id = live.record, live.row["id"]
+        done = record.done_minutes if status != "cancelled" else None
+        finished_at = self.iso(done) or _iso(time.time())
+        delivery = None
+        if status == "delivered":
+            delivery = {"customer": live.row["customer"], "recipe": live.row["recipe"],
+                        "cakes": len(record.cakes), "ready_at": finished_at}
+        try:
+            await self.store.finish(order_id, status, finished_at,
+                                    [self._cake_json(c) for c in record.cakes], delivery)
+        except Exception as exc:  # not stored: it stays unfinished and starts again next time
+            log(f"could not store order {order_id} as {status}: {exc}")
+            return
+        if live.status != status:
+            self._set(live, status)
+        self.live.pop(order_id, None)
+        self._finished.set()
+        if delivery is not None:
+            self.events.publish("delivery", {"order": order_id, **delivery})
+            self._tell_delivered(record)
+
+    def _tell_delivered(self, record) -> None:
+        self._call("bakectl_order_delivered", order=record)
+        self.store.mark_notified(record.order.id)
+
+    def _record_from_store(self, order_id: str):
+        """An OrderRecord for a delivery stored before a crash (its cake times are gone)."""
+        from bakectl.model import Order
+        from bakectl.report import CakeRecord, OrderRecord
+
+        row = self.store.get(order_id)
+        order = Order(row["id"], row["recipe"], row["quantity"], None, row["customer"],
+                      row["priority"])
+        record = OrderRecord(order, status="delivered", finished=row["quantity"])
+        record.cakes = [CakeRecord(order_id, row["recipe"], k, stage="baked", status="baked")
+                        for k in range(1, row["quantity"] + 1)]
+        return record
+
+    # -- what the API shows -------------------------------------------------------------------
+
+    def _summary(self, live: Live) -> dict:
+        row = live.row
+        return {"id": row["id"], "status": live.status, "recipe": row["recipe"],
+                "quantity": row["quantity"], "customer": row["customer"]}
+
+    def _cake_json(self, cake) -> dict:
+        return {"index": cake.index, "recipe": cake.recipe, "stage": cake.stage,
+                "oven": cake.oven,
+                "temperature_c": cake.temperature_c, "mix_start": self.iso(cake.mix_start),
+                "mix_end": self.iso(cake.mix_end), "bake_start": self.iso(cake.bake_start),
+                "bake_end": self.iso(cake.bake_end), "error": cake.error}
+
+    def describe(self, order_id: str) -> dict:
+        live = self.live.get(order_id)
+        if live is not None:
+            return self.order_json(live)
+        row = self.store.get(order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id!r}")
+        return stored_order_json(row)
+
+    def order_json(self, live: Live) -> dict:
+        return {**accepted(live.row), "status": live.status,
+                "cakes": [self._cake_json(c) for c in live.record.cakes],
+                "eta": self.iso(self.eta_minutes(live)) if live.status != "cancelled" else None,
+                "finished_at": None, "late": False}
+
+    def list_orders(self, status: str | None, after: int, limit: int) -> tuple[list, int | None]:
+        """A page of orders in arrival order (live ones as they are now), and the cursor of
+        the next page (None on the last)."""
+        if status in ("queued", "mixing", "baking"):
+            # The store knows only "queued" until an order is final: ask the kitchen.
+            rows = [lv.row for lv in self.live.values()
+                    if lv.status == status and lv.row["seq"] > after][:limit]
+        else:
+            rows = self.store.orders(status=status, after=after, limit=limit)
+        items = [self.order_json(self.live[r["id"]]) if r["id"] in self.live
+                 else stored_order_json(r) for r in rows]
+        return items, (rows[-1]["seq"] if len(rows) == limit else None)
+
+    def eta_minutes(self, live: Live) -> float:
+        """When the order's last cake should come out: an estimate that assumes the cakes
+        ahead of it take the ovens in arrival order."""
+        now = self.clock.now()
+        ovens = self.kitchen.ovens.ovens
+        busy = sum(max(0.0, (c.bake_start or now) + self.recipes[c.recipe].bake_minutes - now)
+                   for c in self.in_oven.values())
+        ahead = busy
+        for other in self.live.values():  # oven work that arrived before this order
+            if other is live:
+                break
+            ahead += sum(self.recipes[c.recipe].bake_minutes for c in other.record.cakes
+                         if c.stage in ("queued", "mixing", "waiting"))
+        recipe = self.recipes[live.row["recipe"]]
+        eta = now
+        for cake in live.record.cakes:
+            if cake.bake_end is not None:
+                end = cake.bake_end
+            elif cake.bake_start is not None:
+                end = cake.bake_start + recipe.bake_minutes
+            elif cake.stage == "preheating":
+                end = now + recipe.bake_minutes
+            else:
+                ready = (cake.mix_start if cake.mix_start is not None else now) \
+                    + recipe.mix_minutes
+                end = max(ready, now + ahead / len(ovens)) + recipe.bake_minutes
+                ahead += recipe.bake_minutes
+            eta = max(eta, end)
+        return eta
+
+    def waiting_for_ovens(self) -> int:
+        # Counted from the cakes: the pool's queue still holds cancelled waiters until it
+        # next looks for a cake to bake.
+        return sum(1 for lv in self.live.values() if lv.status != "cancelled"
+                   for cake in lv.record.cakes if cake.stage == "waiting")
+
+    def ovens_json(self) -> list[dict]:
+        now = self.clock.now()
+        rows = []
+        for oven in self.kitchen.ovens.ovens:
+            cake = self.in_oven.get(oven.name)
+            rows.append({
+                "name": oven.name, "temperature_c": oven.temperature_c,
+                "max_temperature_c": oven.spec.max_temperature_c,
+                "activity": oven.activity,
+                "cake": None if cake is None else {"order": cake.order, "index": cake.index,
+                                                   "recipe": cake.recipe},
+                "bakes": oven.bakes,
+                "utilization": round(oven.busy_minutes / now, 4) if now > 0 else 0.0})
+        return rows
+
+    def metrics(self) -> str:
+        """Prometheus text exposition format (version 0.0.4)."""
+        lines = ["# HELP bakectl_orders Orders by status.", "# TYPE bakectl_orders gauge"]
+        lines += [f'bakectl_orders{{status="{s}"}} {self.counts.get(s, 0)}' for s in STATUSES]
+        lines += ["# HELP bakectl_queue_length Orders accepted and not started yet.",
+                  "# TYPE bakectl_queue_length gauge",
+                  f"bakectl_queue_length {self.counts.get('queued', 0)}",
+                  "# HELP bakectl_oven_queue_length Mixed cakes waiting for an oven.",
+                  "# TYPE bakectl_oven_queue_length gauge",
+                  f"bakectl_oven_queue_length {self.waiting_for_ovens()}",
+                  "# HELP bakectl_oven_utilization Share of the time an oven has spent baking.",
+                  "# TYPE bakectl_oven_utilization gauge"]
+        ovens = self.ovens_json()
+        lines += [f'bakectl_oven_utilization{{oven="{_label(o["name"])}"}} {o["utilization"]}'
+                  for o in ovens]
+        lines += ["# HELP bakectl_oven_temperature_celsius Each oven's temperature.",
+                  "# TYPE bakectl_oven_temperature_celsius gauge"]
+        lines += [f'bakectl_oven_temperature_celsius{{oven="{_label(o["name"])}"}} '
+                  f'{o["temperature_c"]:g}' for o in ovens]
+        lines += ["# HELP bakectl_store_commits_total Durable commits (each one fsync).",
+                  "# TYPE bakectl_store_commits_total counter",
+                  f"bakectl_store_commits_total {self.store.commits}",
+                  "# HELP bakectl_store_writes_total Writes carried by those commits.",
+                  "# TYPE bakectl_store_writes_total counter",
+                  f"bakectl_store_writes_total {self.store.committed_jobs}",
+                  "# HELP bakectl_event_subscribers Open /events streams.",
+                  "# TYPE bakectl_event_subscribers gauge",
+                  f"bakectl_event_subscribers {self.events.subscribers}"]
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def accepted(row: dict) -> dict:
+    """The answer to the POST that created `row` (the same for every repeat of it)."""
+    return {"id": row["id"], "status": "queued", "recipe": row["recipe"],
+            "quantity": row["quantity"], "customer": row["customer"],
+            "priority": row["priority"], "due_at": row["due_at"],
+            "created_at": row["created_at"]}
+
+
+def stored_order_json(row: dict) -> dict:
+    """An order as the store has it: final ones with their cakes; others as queued."""
+    import json
+
+    finished, due = row["finished_at"], row["due_at"]
+    return {**accepted(row), "status": row["status"],
+            "cakes": json.loads(row["cakes"]) if row["cakes"] else [],
+            "eta": None, "finished_at": finished,
+            # both are UTC ISO strings of one format, so they compare as text
+            "late": bool(finished and due and row["status"] == "delivered" and finished > due)}
+

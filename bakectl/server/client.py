@@ -1,0 +1,202 @@
+"""The clients of ``bakectl serve``: ``submit``, ``status`` and ``watch``.
+
+Results go to stdout, problems to stderr as one line each. Exit codes: 0 done; 1 the server
+could not be reached or did not find the order; 2 an order was refused as bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+class ClientError(Exception):
+    """One line for stderr, and the exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return response.json().get("detail") or response.reason_phrase
+    except ValueError:
+        return response.reason_phrase
+
+
+def _unreachable(server: str, exc: Exception) -> ClientError:
+    return ClientError(f"cannot reach {server}: {exc}")
+
+
+def _plain(value):
+    """YAML gives dates as datetime objects; JSON wants ISO strings."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def read_orders(path: Path) -> list[dict]:
+    """The orders of an orders file as they are written, once the file has passed the same
+    checks as for `bake` (every mistake reported as path:line:col, nothing posted)."""
+    import yaml
+
+    from bakectl.errors import InputErrors
+    from bakectl.files import load_orders
+
+    try:
+        load_orders(path)
+    except InputErrors as exc:
+        raise ClientError("\n".join(str(e) for e in exc.errors), 2) from None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClientError(f"{path}: {exc.strerror or exc}", 2) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ClientError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}", 2) \
+            from None
+    orders = data.get("orders") if isinstance(data, dict) else None
+    if not isinstance(orders, list):
+        raise ClientError(f"{path}: expected a mapping with an 'orders' list", 2)
+    return [{k: _plain(v) for k, v in order.items()} if isinstance(order, dict) else order
+            for order in orders]
+
+
+def idempotency_key(order) -> str:
+    """The same order submitted twice is the same request: its key is its content's hash."""
+    canonical = json.dumps(order, sort_keys=True, ensure_ascii=False)
+    return "submit-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def submit(path: Path, server: str, token: str | None, *, as_json: bool,
+           out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Post every order of `path`; print the ids accepted. Safe to run again."""
+    orders = read_orders(path)
+    results, refused = [], 0
+    with httpx.Client(base_url=server, headers=_headers(token), timeout=30) as client:
+        for number, order in enumerate(orders, 1):
+            name = order.get("id", f"#{number}") if isinstance(order, dict) else f"#{number}"
+            try:
+                response = client.post("/orders", json=order,
+                                       headers={"Idempotency-Key": idempotency_key(order)})
+            except httpx.HTTPError as exc:
+                raise _unreachable(server, exc) from None
+            if response.status_code == 201:
+                answer = response.json()
+                results.append(answer)
+                if not as_json:
+                    print(answer["id"], file=out)
+                continue
+            if response.status_code == 401:
+                raise ClientError(f"{server}: {_detail(response)}", 2)
+            refused += 1
+            print(f"{path}: order {name}: {_detail(response)}", file=err)
+            results.append({"id": name, "status": "refused", "http_status":
+                            response.status_code, "error": _detail(response)})
+    if as_json:
+        print(json.dumps(results, indent=2, ensure_ascii=False), file=out)
+    return 2 if refused else 0
+
+
+def fetch_order(server: str, order_id: str) -> dict:
+    try:
+        response = httpx.get(f"{server.rstrip('/')}/orders/{quote(order_id, safe='')}",
+                             timeout=30)
+    except httpx.HTTPError as exc:
+        raise _unreachable(server, exc) from None
+    if response.status_code != 200:
+        raise ClientError(f"{server}: {_detail(response)}")
+    return response.json()
+
+
+def status(server: str, order_id: str, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    order = fetch_order(server, order_id)
+    if as_json:
+        print(json.dumps(order, indent=2, ensure_ascii=False), file=out)
+        return 0
+    when = order["finished_at"] if order["finished_at"] else order["eta"]
+    label = "finished" if order["finished_at"] else "eta"
+    who = f" for {order['customer']}" if order["customer"] else ""
+    print(f"{order['id']}: {order['status']}, {order['quantity']} x {order['recipe']}{who}"
+          + (f", {label} {when}" if when else "") + (" (late)" if order.get("late") else ""),
+          file=out)
+    for cake in order["cakes"]:
+        oven = f" in {cake['oven']}" if cake["oven"] else ""
+        done = f", out at {cake['bake_end']}" if cake["bake_end"] else ""
+        print(f"  cake {cake['index']}: {cake['stage']}{oven}{done}", file=out)
+    return 0
+
+
+def events(server: str, *, timeout: float | None = None) -> Iterator[tuple[str, dict]]:
+    """(event, data) pairs from the server's ``/events`` stream, as they come."""
+    try:
+        with httpx.stream("GET", f"{server.rstrip('/')}/events",
+                          timeout=httpx.Timeout(10, read=timeout)) as response:
+            if response.status_code != 200:
+                raise ClientError(f"{server}: {_detail(response)}")
+            kind, data = "message", []
+            for line in response.iter_lines():
+                if line == "":
+                    if data:
+                        yield kind, json.loads("\n".join(data))
+                    kind, data = "message", []
+                elif line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip())
+    except httpx.HTTPError as exc:
+        raise _unreachable(server, exc) from None
+
+
+def describe(kind: str, data: dict) -> str:
+    """One line for a person."""
+    if kind == "hello":
+        orders = ", ".join(f"{n} {s}" for s, n in data["orders"].items() if n)
+        return f"connected: {len(data['ovens'])} ovens; orders: {orders or 'none'}"
+    if kind == "order":
+        who = f" for {data['customer']}" if data.get("customer") else ""
+        return f"order {data['id']}: {data['status']} ({data['quantity']} x {data['recipe']}{who})"
+    if kind == "cake":
+        oven = f" in {data['oven']}" if data.get("oven") else ""
+        error = f": {data['error']}" if data.get("error") else ""
+        return f"cake {data['order']} #{data['index']} {data['recipe']}: {data['stage']}{oven}" \
+               f"{error}"
+    if kind == "delivery":
+        who = f" to {data['customer']}" if data.get("customer") else ""
+        return f"delivery: order {data['order']}, {data['cakes']} x {data['recipe']}{who}, " \
+               f"ready at {data['ready_at']}"
+    return f"{kind}: {json.dumps(data, ensure_ascii=False)}"
+
+
+def watch(server: str, *, as_json: bool, count: int | None = None,
+          out: TextIO = sys.stdout) -> int:
+    """Print the bakery's events as they happen; stop after `count` events if given."""
+    seen = 0
+    for kind, data in events(server):
+        if as_json:
+            print(json.dumps({"event": kind, "data": data}, ensure_ascii=False), file=out,
+                  flush=True)
+        else:
+            print(describe(kind, data), file=out, flush=True)
+        if kind != "hello":
+            seen += 1
+            if count is not None and seen >= count:
+                return 0
+    print("the server closed the stream", file=sys.stderr)
+    return 0

@@ -1,0 +1,163 @@
+"""One order as JSON, checked by the rules of the orders file (FORMATS.md, "Orders file").
+
+bakectl/files.py checks YAML nodes as it streams a file and has no per-order entry point for
+a JSON value, so the field rules are mirrored here, with its limits, next to the JSON Schema
+the server publishes (a test compares the two). The recipe is checked by files.check_orders
+itself. Every problem is reported with the field it is about.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bakectl.files import MAX_MINUTES, MAX_PRIORITY
+
+#: The fields of an order (FORMATS.md); anything else is rejected with a "did you mean" hint.
+FIELDS = ("id", "recipe", "quantity", "due", "customer", "priority")
+
+#: A server-side cap on cakes per order (files allow 100,000): one request must not be able
+#: to start a hundred thousand tasks.
+MAX_QUANTITY = 1000
+
+# As in files.py: names hold no control characters; a customer may hold newlines and tabs.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "recipe"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "description": "unique order id"},
+        "recipe": {"type": "string", "minLength": 1, "description": "a registered recipe"},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1,
+                     "description": "each unit is one cake: one mix, one bake"},
+        "due": {"oneOf": [{"type": "number", "minimum": 0, "maximum": MAX_MINUTES},
+                          {"type": "string", "format": "date-time"}],
+                "description": "minutes after the order is accepted, or an ISO 8601 "
+                               "date-time (the server's local time if it has no offset)"},
+        "customer": {"type": ["string", "null"], "description": "any Unicode text"},
+        "priority": {"type": "integer", "default": 0, "minimum": -MAX_PRIORITY,
+                     "maximum": MAX_PRIORITY,
+                     "description": "higher first, where the policy uses it"},
+    },
+    "example": {"id": "o-1001", "recipe": "sponge", "quantity": 2, "due": 60,
+                "customer": "Alice"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an order: the field it is about and what is wrong."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidOrder(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A valid order as received: `due` is still relative (minutes) or absolute (a datetime)."""
+
+    id: str
+    recipe: str
+    quantity: int = 1
+    due_minutes: float | None = None
+    due_at: dt.datetime | None = None
+    customer: str | None = None
+    priority: int = 0
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def parse_due(value: Any) -> tuple[float | None, dt.datetime | None] | None:
+    """(minutes, None), (None, aware datetime) or None if `value` is not a valid due."""
+    if _is_number(value) and 0 <= value <= MAX_MINUTES:
+        return float(value), None
+    if isinstance(value, str):
+        try:
+            when = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return None, when.astimezone()  # as in files.py: no time zone means local time
+    return None
+
+
+def check_order(data: Any, recipes: dict | None = None, bakery=None) -> OrderRequest:
+    """The order `data` describes; raises InvalidOrder naming every bad field.
+
+    With `recipes` and `bakery`, the recipe must be one of them, and some oven hot enough."""
+    if not isinstance(data, dict):
+        raise InvalidOrder([Problem("body", "must be a JSON object (one order)")])
+    problems: list[Problem] = []
+    for name in data:
+        if name not in FIELDS:
+            close = difflib.get_close_matches(str(name), FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(Problem(str(name), f"unknown field{hint}"))
+    for name in ("id", "recipe"):
+        value = data.get(name)
+        if name not in data:
+            problems.append(Problem(name, "is required"))
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(Problem(name, "must be a non-empty string"))
+        elif _CONTROL.search(value):
+            problems.append(Problem(name, "must not contain control characters"))
+    quantity = data.get("quantity", 1)
+    if not _is_int(quantity) or quantity < 1:
+        problems.append(Problem("quantity", "must be an integer >= 1"))
+    elif quantity > MAX_QUANTITY:
+        problems.append(Problem("quantity", f"at most {MAX_QUANTITY} cakes per order"))
+    due = data.get("due")
+    parsed_due = (None, None) if due is None else parse_due(due)
+    if parsed_due is None:
+        problems.append(Problem("due", "must be minutes (a number >= 0) or an ISO 8601 "
+                                       "date-time"))
+    customer = data.get("customer")
+    if customer is not None and not isinstance(customer, str):
+        problems.append(Problem("customer", "must be a string"))
+    priority = data.get("priority", 0)
+    if not _is_int(priority) or not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        problems.append(Problem("priority", f"must be an integer from {-MAX_PRIORITY} to "
+                                            f"{MAX_PRIORITY}"))
+    if isinstance(customer, str) and _CONTROL_IN_TEXT.search(customer):
+        problems.append(Problem("customer", "must not contain control characters"))
+    recipe = data.get("recipe")
+    if recipes is not None and isinstance(recipe, str) and recipe.strip():
+        problems.extend(_recipe_problems(recipe, recipes, bakery))
+    if problems:
+        raise InvalidOrder(problems)
+    return OrderRequest(data["id"], recipe, quantity, parsed_due[0], parsed_due[1],
+                        customer, priority)
+
+
+def _recipe_problems(name: str, recipes: dict, bakery) -> list[Problem]:
+    """What files.check_orders says about the recipe: unknown, or hotter than every oven."""
+    from bakectl.errors import InputErrors
+    from bakectl.files import check_orders
+    from bakectl.model import Bakery, Order
+
+    try:
+        check_orders([Order("-", name)], recipes, bakery or Bakery.default())
+    except InputErrors as exc:
+        return [Problem("recipe", error.message) for error in exc.errors]
+    return []

@@ -1,0 +1,30 @@
+"""A plugin for the server tests: recipes fast and slow, and a delivery hook that writes down
+every delivery it hears of (to the file named by BAKECTL_TEST_DELIVERIES)."""
+
+from __future__ import annotations
+
+import os
+
+from bakectl.hookspecs import hookimpl
+from bakectl.model import Ingredient, Recipe
+
+_INGREDIENTS = (Ingredient("flour", 200, "g"), Ingredient("eggs", 4, "pcs"))
+
+
+@hookimpl
+def bakectl_recipes(recipe_dirs):
+    return [
+        Recipe("sponge", _INGREDIENTS, 10, 180, 25),
+        Recipe("quick", _INGREDIENTS, 1, 20, 2),          # no preheat from a cold oven
+        Recipe("slow_mix", _INGREDIENTS, 10**7, 180, 25),  # never leaves the mixer
+        Recipe("long_bake", _INGREDIENTS, 0, 20, 10**7),   # straight into the oven, for ever
+        Recipe("volcano", _INGREDIENTS, 1, 900, 10),       # hotter than any oven
+    ]
+
+
+@hookimpl
+def bakectl_order_delivered(order):
+    path = os.environ.get("BAKECTL_TEST_DELIVERIES")
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(order.order.id + "\n")

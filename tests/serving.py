@@ -1,0 +1,92 @@
+"""A real ``bakectl serve`` in a subprocess, on an ephemeral 127.0.0.1 port, with a real
+SQLite file: what the server tests and the docs test talk to."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from conftest import ROOT, cli_env
+
+TESTS = Path(__file__).resolve().parent
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+class Server:
+    """``with Server(tmp_path, "--speed", "6000") as server: server.client.get(...)``"""
+
+    def __init__(self, folder: Path, *args: str, db: Path | None = None, **env: str):
+        self.folder = folder
+        self.db = db or folder / "bakery.db"
+        self.deliveries = folder / "delivered.txt"
+        self.args = ["--port", "0", "--db", str(self.db), "--grace", "0.5", *args]
+        self.env = cli_env(PYTHONPATH=str(TESTS), BAKECTL_TEST_DELIVERIES=str(self.deliveries),
+                           **env)
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 20) -> Server:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bakectl", "-p", "no:yaml_recipes", "-p", "serve_plugin",
+             "serve", *self.args], cwd=self.folder, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        found = threading.Event()
+
+        def read():  # keep reading: a full pipe would stall the server
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+                match = LISTENING.search(line)
+                if match:
+                    self.url = match.group(1)
+                    found.set()
+            found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        found.wait(timeout)
+        if not self.url:
+            self.proc.kill()
+            raise AssertionError("the server did not start:\n" + "\n".join(self.lines))
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send `sig` and return the exit code."""
+        self.client.close()
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, order_id: str, *statuses: str, timeout: float = 20) -> dict:
+        """Poll the order until its status is one of `statuses` (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.client.get(f"/orders/{order_id}").json()
+            if order.get("status") in statuses or time.monotonic() > deadline:
+                assert order.get("status") in statuses, order
+                return order
+            time.sleep(0.02)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+            self.proc.stdout.close()
+
+
+__all__ = ["ROOT", "Server"]

@@ -1,0 +1,440 @@
+"""``bakectl serve`` end to end: a real server process on an ephemeral 127.0.0.1 port, a real
+SQLite file, real HTTP. Bakery time runs 6000 times faster: a sponge takes half a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from conftest import run_cli
+from serving import Server
+
+SPEED = ("--speed", "6000")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with Server(tmp_path_factory.mktemp("serve"), *SPEED) as running:
+        yield running
+
+
+def post(server, order, **headers):
+    return server.client.post("/orders", json=order, headers=headers)
+
+
+def no_traceback(response):
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+# -- an order's life --------------------------------------------------------------------------
+
+
+def test_an_order_goes_from_post_to_a_delivery_order(server):
+    response = post(server, {"id": "life-1", "recipe": "sponge", "quantity": 2, "due": 600,
+                             "customer": "Zoë"})
+    assert response.status_code == 201
+    assert response.headers["location"] == "/orders/life-1"
+    answer = response.json()
+    assert answer["id"] == "life-1" and answer["status"] == "queued"
+    assert answer["customer"] == "Zoë" and answer["quantity"] == 2
+
+    live = server.client.get("/orders/life-1").json()
+    assert live["status"] in ("queued", "mixing", "baking")
+    assert live["eta"] is not None
+
+    done = server.wait_for("life-1", "delivered")
+    assert done["finished_at"] and done["late"] is False
+    assert [c["index"] for c in done["cakes"]] == [1, 2]
+    for cake in done["cakes"]:
+        assert cake["stage"] == "baked" and cake["oven"].startswith("oven-")
+        assert cake["mix_start"] <= cake["mix_end"] <= cake["bake_start"] < cake["bake_end"]
+        assert cake["temperature_c"] == 180
+
+    deliveries = server.client.get("/deliveries").json()["items"]
+    mine = [d for d in deliveries if d["order"] == "life-1"]
+    assert mine == [{"order": "life-1", "customer": "Zoë", "recipe": "sponge", "cakes": 2,
+                     "ready_at": done["finished_at"]}]
+    # The plugin's delivery hook heard of it once, after it was stored.
+    assert server.deliveries.read_text().split().count("life-1") == 1
+
+
+def test_orders_and_deliveries_are_listed_in_pages(server):
+    for k in range(5):
+        assert post(server, {"id": f"page-{k}", "recipe": "quick"}).status_code == 201
+    for k in range(5):
+        server.wait_for(f"page-{k}", "delivered")
+    first = server.client.get("/orders", params={"status": "delivered", "limit": 2}).json()
+    assert len(first["items"]) == 2 and first["next"]
+    seen = [o["id"] for o in first["items"]]
+    page = first
+    for _ in range(50):  # bounded walk through the pages
+        if not page["next"]:
+            break
+        page = server.client.get(page["next"]).json()
+        seen += [o["id"] for o in page["items"]]
+    assert all(o.startswith(("page-", "life-", "idem-", "sse-", "cancel-")) for o in seen)
+    assert [o for o in seen if o.startswith("page-")] == [f"page-{k}" for k in range(5)]
+
+    newest = server.client.get("/deliveries", params={"limit": 2}).json()
+    assert len(newest["items"]) == 2 and newest["next"]
+    older = server.client.get(newest["next"]).json()["items"]
+    assert newest["items"][0]["ready_at"] >= newest["items"][1]["ready_at"]
+    assert not {d["order"] for d in older} & {d["order"] for d in newest["items"]}
+
+
+def test_ovens_health_metrics_and_openapi(server):
+    ovens = server.client.get("/ovens").json()
+    assert [o["name"] for o in ovens] == ["oven-1", "oven-2", "oven-3"]
+    assert {"temperature_c", "cake", "activity", "utilization"} <= set(ovens[0])
+    assert server.client.get("/healthz").json()["status"] == "ok"
+
+    metrics = server.client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    names = {line.split("{")[0].split(" ")[0] for line in metrics.text.splitlines()
+             if line and not line.startswith("#")}
+    assert {"bakectl_orders", "bakectl_queue_length", "bakectl_oven_utilization"} <= names
+    assert 'bakectl_orders{status="delivered"}' in metrics.text
+
+    spec = server.client.get("/openapi.json").json()
+    assert {"/orders", "/orders/{order_id}", "/deliveries", "/ovens", "/healthz", "/metrics",
+            "/events"} <= set(spec["paths"])
+    schema = spec["paths"]["/orders"]["post"]["requestBody"]["content"]["application/json"]
+    from bakectl.server.validation import FIELDS
+
+    assert set(schema["schema"]["properties"]) == set(FIELDS)
+
+
+# -- idempotency ------------------------------------------------------------------------------
+
+
+def test_a_repeated_idempotency_key_returns_the_first_answer_and_creates_nothing(server):
+    order = {"id": "idem-1", "recipe": "quick", "customer": "Ann"}
+    first = post(server, order, **{"Idempotency-Key": "key-idem-1"})
+    again = post(server, order, **{"Idempotency-Key": "key-idem-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    server.wait_for("idem-1", "delivered")
+    later = post(server, order, **{"Idempotency-Key": "key-idem-1"})
+    assert later.status_code == 201 and later.json() == first.json()  # the *first* answer
+    ids = [d["order"] for d in server.client.get("/deliveries", params={"limit": 500})
+           .json()["items"]]
+    assert ids.count("idem-1") == 1
+
+    # The same key for another order is a client bug; the same id without the key a conflict.
+    other = post(server, {**order, "customer": "Bob"}, **{"Idempotency-Key": "key-idem-1"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    duplicate = post(server, order)
+    assert duplicate.status_code == 409 and "already exists" in duplicate.json()["detail"]
+
+
+def test_concurrent_repeats_of_one_key_create_one_order(server):
+    order = {"id": "idem-2", "recipe": "quick"}
+    answers = []
+
+    def send():  # an httpx.Client may be shared by threads
+        answers.append(server.client.post("/orders", json=order,
+                                          headers={"Idempotency-Key": "key-idem-2"}))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [201] * 8
+    assert len({a.text for a in answers}) == 1
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"recipe": "quick"}, "id"),
+    ({"id": "", "recipe": "quick"}, "id"),
+    ({"id": "bad-1"}, "recipe"),
+    ({"id": "bad-1", "recipe": "quick", "quantity": 0}, "quantity"),
+    ({"id": "bad-1", "recipe": "quick", "quantity": "2"}, "quantity"),
+    ({"id": "bad-1", "recipe": "quick", "quantity": True}, "quantity"),
+    ({"id": "bad-1", "recipe": "quick", "due": "tomorrow"}, "due"),
+    ({"id": "bad-1", "recipe": "quick", "customer": 7}, "customer"),
+    ({"id": "bad-1", "recipe": "quick", "priority": 1.5}, "priority"),
+    ({"id": "bad-1", "recipe": "quick", "priority": 10**12}, "priority"),
+    ({"id": "bad\n1", "recipe": "quick"}, "id"),
+    ({"id": "bad-1", "recipe": "quick", "due": -5}, "due"),
+    ({"id": "bad-1", "recipe": "quick", "quantiy": 2}, "quantiy"),
+    ({"id": "bad-1", "recipe": "sponj"}, "recipe"),
+    ({"id": "bad-1", "recipe": "volcano"}, "recipe"),
+    (["not", "an", "order"], "body"),
+])
+def test_bad_orders_get_422_naming_the_field(server, body, field):
+    response = server.client.post("/orders", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert field in [e["field"] for e in problem["errors"]]
+    assert problem["status"] == 422 and field in problem["detail"]
+    no_traceback(response)
+
+
+def test_hints_name_what_was_meant(server):
+    problem = server.client.post("/orders", json={"id": "x", "recipe": "sponj",
+                                                  "quantiy": 2}).json()
+    assert "did you mean 'quantity'" in problem["detail"]
+    assert "did you mean 'sponge'" in problem["detail"]
+
+
+def test_malformed_and_oversized_bodies_and_unknown_routes_get_problems(server):
+    broken = server.client.post("/orders", content=b'{"id": ', headers={
+        "Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["errors"][0]["field"] == "body"
+    huge = server.client.post("/orders", content=b'{"id": "' + b"x" * 100_000 + b'"}')
+    assert huge.status_code == 413
+    chunked = server.client.post("/orders", content=iter([b'{"id": "', b"x" * 100_000]))
+    assert chunked.status_code == 413
+    missing = server.client.get("/nowhere")
+    assert missing.status_code == 404 and missing.json()["title"] == "Not Found"
+    wrong_method = server.client.put("/orders")
+    assert wrong_method.status_code == 405
+    bad_page = server.client.get("/orders", params={"limit": "many"})
+    assert bad_page.status_code == 422 and bad_page.json()["errors"][0]["field"] == "limit"
+    bad_status = server.client.get("/orders", params={"status": "eaten"})
+    assert bad_status.status_code == 422
+    assert server.client.get("/orders/no-such-order").status_code == 404
+    for response in (broken, huge, chunked, missing, wrong_method, bad_page, bad_status):
+        no_traceback(response)
+
+
+# -- cancel -----------------------------------------------------------------------------------
+
+
+def test_cancel_stops_an_order_that_has_not_reached_an_oven(server):
+    assert post(server, {"id": "cancel-1", "recipe": "slow_mix", "quantity": 2}).status_code \
+        == 201
+    server.wait_for("cancel-1", "mixing")
+    response = server.client.delete("/orders/cancel-1")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert server.client.get("/orders/cancel-1").json()["status"] == "cancelled"
+    again = server.client.delete("/orders/cancel-1")  # DELETE is idempotent
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    cancelled = server.client.get("/orders", params={"status": "cancelled"}).json()["items"]
+    assert "cancel-1" in [o["id"] for o in cancelled]
+
+
+def test_cancel_is_refused_once_a_cake_is_in_the_oven_or_the_order_is_done(server):
+    assert post(server, {"id": "cancel-2", "recipe": "long_bake"}).status_code == 201
+    server.wait_for("cancel-2", "baking")
+    refused = server.client.delete("/orders/cancel-2")
+    assert refused.status_code == 409 and "oven" in refused.json()["detail"]
+    assert post(server, {"id": "cancel-3", "recipe": "quick"}).status_code == 201
+    server.wait_for("cancel-3", "delivered")
+    assert server.client.delete("/orders/cancel-3").status_code == 409
+    assert server.client.delete("/orders/no-such-order").status_code == 404
+
+
+def test_a_cancelled_order_gives_its_place_in_the_oven_queue_back(tmp_path):
+    # One oven, busy for ever: the second order's cake waits for it, and is cancelled.
+    with Server(tmp_path, *SPEED, "--ovens", "1") as one_oven:
+        assert post(one_oven, {"id": "hog", "recipe": "long_bake"}).status_code == 201
+        one_oven.wait_for("hog", "baking")
+        assert post(one_oven, {"id": "waits", "recipe": "quick", "quantity": 3}) \
+            .status_code == 201
+        deadline = time.monotonic() + 10
+        while "bakectl_oven_queue_length 3" not in one_oven.client.get("/metrics").text:
+            assert time.monotonic() < deadline, "the cakes never queued for the oven"
+            time.sleep(0.02)
+        assert one_oven.client.delete("/orders/waits").status_code == 200
+        assert "bakectl_oven_queue_length 0" in one_oven.client.get("/metrics").text
+        oven = one_oven.client.get("/ovens").json()[0]
+        assert oven["cake"] == {"order": "hog", "index": 1, "recipe": "long_bake"}
+        assert one_oven.stop() == 0
+
+
+# -- security ---------------------------------------------------------------------------------
+
+
+def test_with_a_token_every_write_needs_it(tmp_path, write):
+    # The server takes its token from the environment (kept out of `ps`), a client from --token.
+    with Server(tmp_path, *SPEED, BAKECTL_TOKEN="s3cret") as guarded:
+        order = {"id": "auth-1", "recipe": "quick"}
+        assert post(guarded, order).status_code == 401
+        wrong = post(guarded, order, Authorization="Bearer guess")
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        no_traceback(wrong)
+        assert guarded.client.get("/orders/auth-1").status_code == 404  # nothing was stored
+        assert post(guarded, order, Authorization="Bearer s3cret").status_code == 201
+        assert guarded.client.delete("/orders/auth-1").status_code == 401
+        assert guarded.client.get("/orders/auth-1").status_code == 200  # reads are open
+        assert guarded.client.get("/healthz").status_code == 200
+
+        orders = write("orders.yaml", "orders:\n  - {id: auth-2, recipe: quick}\n")
+        refused = run_cli("submit", str(orders), "--server", guarded.url)
+        assert refused.returncode == 2 and "Bearer" in refused.stderr
+        accepted = run_cli("submit", str(orders), "--server", guarded.url, "--token", "s3cret")
+        assert accepted.returncode == 0 and accepted.stdout.split() == ["auth-2"]
+
+
+def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
+    result = run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--host",
+                     "0.0.0.0", "--port", "0", "--db", str(tmp_path / "x.db"), cwd=tmp_path,
+                     PYTHONPATH=str(os.path.dirname(__file__)))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "without a token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+def test_events_stream_every_state_change(server):
+    received: list[tuple[str, dict]] = []
+    connected = threading.Event()
+
+    def listen():
+        from bakectl.server.client import events
+
+        for kind, data in events(server.url, timeout=15):
+            received.append((kind, data))
+            connected.set()
+            if kind == "delivery" and data["order"] == "sse-1":
+                return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert connected.wait(10)
+    assert post(server, {"id": "sse-1", "recipe": "quick", "customer": "Eve"}).status_code \
+        == 201
+    listener.join(15)
+    assert not listener.is_alive()
+    kinds = [k for k, _ in received]
+    assert kinds[0] == "hello" and "ovens" in received[0][1]
+    statuses = [d["status"] for k, d in received if k == "order" and d["id"] == "sse-1"]
+    assert statuses == ["queued", "mixing", "baking", "delivered"]
+    stages = [d["stage"] for k, d in received if k == "cake" and d["order"] == "sse-1"]
+    assert stages == ["mixing", "waiting", "preheating", "baking", "baked"]
+    assert received[-1] == ("delivery", {**received[-1][1], "order": "sse-1",
+                                         "customer": "Eve", "cakes": 1})
+
+
+def test_watch_shows_the_bakery_live(server):
+    import subprocess
+    import sys
+
+    from conftest import ROOT, cli_env
+
+    watcher = subprocess.Popen([sys.executable, "-m", "bakectl", "watch", "--server",
+                                server.url, "--count", "4"], cwd=ROOT, env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        k = 0
+        while watcher.poll() is None and time.monotonic() < deadline:
+            post(server, {"id": f"watch-{k}", "recipe": "quick"})
+            k += 1
+            time.sleep(0.2)
+        out, err = watcher.communicate(timeout=15)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("connected: 3 ovens") and len(lines) == 5
+    assert any(line.startswith("order watch-") for line in lines)
+    assert "\x1b[" not in out
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+def test_submit_posts_a_file_idempotently_and_status_shows_an_order(server, write):
+    orders = write("orders.yaml", "orders:\n"
+                   "  - {id: sub-1, recipe: quick, quantity: 2, customer: Kai}\n"
+                   "  - {id: sub-2, recipe: quick, due: 2030-01-01T12:00:00Z}\n")
+    first = run_cli("submit", str(orders), "--server", server.url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["sub-1", "sub-2"]
+    again = run_cli("submit", str(orders), "--server", server.url, "--json")
+    assert again.returncode == 0, again.stderr
+    assert [o["id"] for o in json.loads(again.stdout)] == ["sub-1", "sub-2"]
+    server.wait_for("sub-1", "delivered")
+    assert server.client.get("/orders/sub-2").json()["due_at"].startswith("2030-01-01T12:00")
+
+    shown = run_cli("status", "sub-1", "--server", server.url)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("sub-1: delivered, 2 x quick for Kai")
+    assert "cake 2: baked in oven-" in shown.stdout
+    as_json = run_cli("status", "sub-1", "--server", server.url, "--json")
+    assert json.loads(as_json.stdout)["status"] == "delivered"
+
+
+def test_clients_report_problems_in_one_line(server, write):
+    # A well-formed file whose recipe only the server can judge.
+    bad = write("bad.yaml", "orders:\n  - {id: sub-bad, recipe: quik}\n")
+    refused = run_cli("submit", str(bad), "--server", server.url)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (f"{bad}: order sub-bad: recipe: unknown recipe 'quik' "
+                                      f"(did you mean 'quick'?)")
+    missing = run_cli("status", "nobody", "--server", server.url)
+    assert missing.returncode == 1 and "no order 'nobody'" in missing.stderr
+    down = run_cli("status", "x", "--server", "http://127.0.0.1:9")
+    assert down.returncode == 1 and down.stderr.startswith("bakectl: cannot reach")
+    for result in (refused, missing, down):
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+# -- nothing lost -----------------------------------------------------------------------------
+
+
+def test_after_kill_9_every_acknowledged_order_is_delivered_exactly_once(tmp_path):
+    db = tmp_path / "bakery.db"
+    acknowledged: list[str] = []
+    fast = ("--speed", "30000")  # a sponge in a tenth of a second
+    with Server(tmp_path, *fast, db=db) as first:
+        def place(k: int) -> None:  # concurrently, so that commits carry several orders
+            response = first.client.post("/orders", json={"id": f"k-{k}", "recipe": "sponge"})
+            if response.status_code == 201:
+                acknowledged.append(f"k-{k}")
+
+        threads = [threading.Thread(target=place, args=(k,)) for k in range(30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Kill it as soon as some orders are delivered and others are mixing or baking.
+        deadline = time.monotonic() + 20
+        while not first.client.get("/deliveries").json()["items"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        first.proc.kill()
+        first.proc.wait()
+    assert len(acknowledged) == 30
+
+    with Server(tmp_path, *fast, db=db) as second:
+        assert "orders resumed" in second.stderr
+        resumed = int(second.stderr.split(" orders resumed")[0].rsplit(" ", 1)[1])
+        assert 0 < resumed < 30
+        for order_id in acknowledged:
+            second.wait_for(order_id, "delivered", timeout=30)
+        deliveries = second.client.get("/deliveries", params={"limit": 500}).json()["items"]
+        assert sorted(d["order"] for d in deliveries) == sorted(acknowledged)  # once each
+        assert second.stop() == 0
+    # Every delivery reached the plugin's hook (a crash between storing one and calling
+    # the hook calls it again on restart: at least once).
+    assert set(second.deliveries.read_text().split()) == set(acknowledged)
+
+
+def test_sigterm_lets_the_ovens_finish_and_exits_0(tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db) as running:
+        assert post(running, {"id": "t-1", "recipe": "long_bake"}).status_code == 201
+        assert post(running, {"id": "t-2", "recipe": "slow_mix"}).status_code == 201
+        running.wait_for("t-1", "baking")
+        assert running.stop(signal.SIGTERM) == 0
+        assert "stopped taking orders" in running.stderr and "Traceback" not in running.stderr
+    # Neither finished: both are still there, and start again.
+    with Server(tmp_path, *SPEED, db=db) as again:
+        assert "2 orders resumed" in again.stderr
+        assert again.client.get("/orders/t-2").json()["status"] in ("queued", "mixing")
+        assert again.stop(signal.SIGINT) == 0
