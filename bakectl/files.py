@@ -1031,8 +1031,8 @@ def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery) ->
     if not bakery.ovens:
         return "the bakery has no ovens"
     hottest = max(bakery.ovens, key=lambda oven: oven.max_temperature_c)
-    if recipe.temperature_c > hottest.max_temperature_c:
-        return (f"recipe {_quote(name)} bakes at {recipe.temperature_c:g} °C, hotter than any"
+    if recipe.hottest_c > hottest.max_temperature_c:  # every bake of its steps must fit
+        return (f"recipe {_quote(name)} bakes at {recipe.hottest_c:g} °C, hotter than any"
                 f" oven (the hottest, {hottest.name!r}, reaches"
                 f" {hottest.max_temperature_c:g} °C)")
     return None
