@@ -230,11 +230,9 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
 
     Ctrl-C stops the run: running bakes are told to stop, and the report covers what was done,
     with ``"interrupted": true``."""
-    from bakectl.plugins import notifier
+    from bakectl.plugins import PluginError, notifier, oven_driver
 
-    driver = None
-    if plugins is not None:
-        driver = plugins.hook.bakectl_oven_driver(clock=clock)
+    driver = oven_driver(plugins, clock)
     kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver)
     started = time.perf_counter()
     interrupted = False
@@ -242,6 +240,15 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
         run_in_foreground(kitchen.run(orders, recipes), clock=clock)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseExceptionGroup as group:
+        # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS) comes out of
+        # the kitchen's task group wrapped: raise it as itself.
+        plugin_errors = group.subgroup(PluginError)
+        if plugin_errors is None:
+            raise
+        while isinstance(plugin_errors, BaseExceptionGroup):
+            plugin_errors = plugin_errors.exceptions[0]
+        raise plugin_errors from plugin_errors.__cause__
     finally:
         clock.stopping.set()  # background bakes stop now instead of holding the exit
     report = build_report(kitchen, wall_seconds=time.perf_counter() - started)
