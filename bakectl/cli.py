@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from bakectl import __version__
+from bakectl.errors import PluginError
 
 app = typer.Typer(
     name="bakectl",
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog="Installed plugins may add commands: `bakectl plugins` lists every plugin.",
 )
 
 #: Exit codes (a contract: see README "Exit codes").
@@ -349,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _add_plugin_commands(argv)
         app(args=argv, prog_name="bakectl")
-    except _plugin_error() as exc:
+    except PluginError as exc:
         print(f"bakectl: {exc}", file=sys.stderr)
         from bakectl.plugins import strict
 
@@ -358,13 +360,3 @@ def main(argv: list[str] | None = None) -> None:
 
             traceback.print_exception(exc.__cause__, file=sys.stderr)
         sys.exit(EXIT_INPUT)
-
-
-def _plugin_error() -> type[BaseException]:
-    # Only looked up once something was raised: a PluginError means pluggy is loaded already.
-    plugins = sys.modules.get("bakectl.plugins")
-    return plugins.PluginError if plugins is not None else _NeverRaised
-
-
-class _NeverRaised(BaseException):
-    pass

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from bakectl import __version__, hookspecs
+from bakectl.errors import PluginError
 
 ENTRY_POINT_GROUP = "bakectl"
 
@@ -47,13 +48,6 @@ class PluginInfo:
 class PluginFailure:
     name: str
     error: str
-
-
-class PluginError(BaseException):
-    """A plugin failed and bakectl cannot, or was told not to, go on without it.
-
-    A BaseException, as pytest's outcome exceptions are, so that the kitchen's per-cake
-    ``except Exception`` does not turn a plugin author's bug into one failed cake."""
 
 
 def _env_list(name: str) -> list[str] | None:
