@@ -27,6 +27,9 @@ _LAZY = {
     "OvenSpec": "bakectl.model",
     "Mixture": "bakectl.model",
     "Cake": "bakectl.model",
+    "Rest": "bakectl.model",
+    "Bake": "bakectl.model",
+    "hookimpl": "bakectl.hookspecs",
 }
 
 __all__ = ["__version__", *_LAZY]

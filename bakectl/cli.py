@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from bakectl import __version__
+from bakectl.errors import PluginError
 
 app = typer.Typer(
     name="bakectl",
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog="Installed plugins may add commands: `bakectl plugins` lists every plugin.",
 )
 
 #: Exit codes (a contract: see README "Exit codes").
@@ -29,9 +31,11 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class State:
-    """Options given before the command (``bakectl -p MODULE bake ...``)."""
+    """Options given before the command (``bakectl -p MODULE bake ...``), and the plugin
+    manager once loaded (once per process: each broken plugin is reported once)."""
 
     plugin_options: list[str] = []
+    pm = None
 
 
 def _version(value: bool) -> None:
@@ -52,13 +56,12 @@ def main_options(
 
 
 def _plugins():
-    from bakectl.plugins import PluginError, get_plugin_manager
+    """Built-in and installed plugins (a PluginError is reported by main())."""
+    from bakectl.plugins import get_plugin_manager
 
-    try:
-        return get_plugin_manager(State.plugin_options)
-    except PluginError as exc:
-        print(f"bakectl: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_INPUT) from None
+    if State.pm is None:
+        State.pm = get_plugin_manager(State.plugin_options)
+    return State.pm
 
 
 def _input_errors(exc) -> typer.Exit:
@@ -224,16 +227,7 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
 
     reporter = None
     if progress:
-        if interactive(sys.stderr):
-            from bakectl.default_plugins.rich_progress import RichProgress
-            from bakectl.output import console
-
-            reporter = RichProgress(console(sys.stderr))
-        else:
-            from bakectl.default_plugins.plain_progress import PlainProgress
-
-            reporter = PlainProgress(sys.stderr)
-        pm.register(reporter, name="progress")
+        reporter = _progress_plugin(pm, live=interactive(sys.stderr))
     try:
         report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm,
                              policy=policy, journal=journal, retries=retries,
@@ -257,6 +251,27 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
     failed = report["summary"]["failed"] or any(
         o["status"] != "delivered" for o in report["orders"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _progress_plugin(pm, *, live: bool):
+    """Register the built-in progress reporter for this run, unless blocked (-p no:progress):
+    a live view on a terminal a person watches, plain lines otherwise."""
+    from bakectl import __version__
+    from bakectl.plugins import PROGRESS, PluginInfo
+
+    if pm.is_blocked(PROGRESS):
+        return None
+    if live:
+        from bakectl.default_plugins.rich_progress import RichProgress
+        from bakectl.output import console
+
+        reporter = RichProgress(console(sys.stderr))
+    else:
+        from bakectl.default_plugins.plain_progress import PlainProgress
+
+        reporter = PlainProgress(sys.stderr)
+    pm.add(reporter, PluginInfo(PROGRESS, "builtin", "bakectl", __version__))
+    return reporter
 
 
 def _print_summary(report: dict) -> None:
@@ -362,7 +377,8 @@ def list_recipes(
     except InputErrors as exc:
         raise _input_errors(exc) from None
     rows = [{"name": r.name, "temperature_c": r.temperature_c, "bake_minutes": r.bake_minutes,
-             "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source}
+             "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source,
+             "process": _process(r)}
             for r in sorted(found.values(), key=lambda r: r.name)]
     if json_report:
         import json
@@ -374,31 +390,73 @@ def list_recipes(
     from bakectl.output import console
 
     table = Table(title=f"{len(rows)} recipes")
-    for column in ("name", "°C", "bake", "mix", "source"):
+    for column in ("name", "°C", "bake", "mix", "process", "source"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], f"{row['temperature_c']:g}", f"{row['bake_minutes']:g} min",
-                      f"{row['mix_minutes']:g} min", row["source"])
+                      f"{row['mix_minutes']:g} min", row["process"], row["source"])
+    console(sys.stdout).print(table)
+
+
+def _process(recipe) -> str:
+    """A recipe's process in a few words: ``mix 20 → proofing 120 → bake 200 °C 18``."""
+    from bakectl.model import Rest
+
+    words = [f"mix {recipe.mix_minutes:g}"]
+    for step in recipe.process:
+        if isinstance(step, Rest):
+            words.append(f"{step.stage} {step.minutes:g}")
+        else:
+            words.append(f"bake {step.temperature_c:g} °C {step.minutes:g}")
+    return " → ".join(words)
+
+
+@app.command("plugins")
+def list_plugins(json_report: JsonOpt = False) -> None:
+    """List every plugin: built-in and installed, its version, its hooks, any failure."""
+    pm = _plugins()
+    _progress_plugin(pm, live=False)  # registered per run by `bake`; shown here too
+    rows = [{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version,
+             "hooks": p.hooks, "error": p.error} for p in pm.describe()]
+    if json_report:
+        import json
+
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    from bakectl.output import console
+
+    failed = sum(1 for row in rows if row["error"])
+    table = Table(title=f"{len(rows)} plugins" + (f", {failed} failed" if failed else ""))
+    for column in ("name", "version", "from", "hooks", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        origin = {"builtin": "built-in", "option": "-p"}.get(row["kind"], row["package"] or "")
+        table.add_row(row["name"], row["version"] or "", origin, "\n".join(row["hooks"]),
+                      row["error"] or "ok")
     console(sys.stdout).print(table)
 
 
 def _add_plugin_commands(argv: list[str]) -> None:
     """Let plugins add commands through the ``bakectl_commands`` hook.
 
-    Built-in plugins and ``-p`` modules always take part. Installed plugins are discovered
-    only when the command line names a command that is not there yet, so ``--help``,
-    ``--version`` and the built-in commands never pay for, or break on, third-party imports."""
-    from bakectl.plugins import get_plugin_manager
-
+    ``-p`` modules always take part. Installed plugins are discovered only when the command
+    line names a command that is not built in, so ``--help``, ``--version`` and the built-in
+    commands never pay for, or break on, third-party imports. (The built-in commands are in
+    this module, not in default plugins, so that this path imports no pluggy at all.)"""
     options = _plugin_options(argv)
-    builtin = get_plugin_manager(options, installed=False)
-    builtin.hook.bakectl_commands(app=app)
     command = _command_word(argv)
-    if command is None or command in _command_names():
+    loads = any(not option.startswith("no:") for option in options)
+    if not loads and (command is None or command in _command_names()):
         return
-    everything = get_plugin_manager(options)
-    everything.subset_hook_caller("bakectl_commands", remove_plugins=builtin.get_plugins())(
-        app=app)
+    from bakectl.plugins import call_each, get_plugin_manager
+
+    if command is None:  # --help: -p modules only
+        pm = get_plugin_manager(options, installed=False)
+    else:  # kept for the command itself: each plugin is loaded, and reported, once
+        pm = State.pm = get_plugin_manager(options)
+    call_each(pm, "bakectl_commands", app=app)
 
 
 def _command_names() -> set[str]:
@@ -431,5 +489,15 @@ def _plugin_options(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv = sys.argv[1:] if argv is None else argv
-    _add_plugin_commands(argv)
-    app(args=argv, prog_name="bakectl")
+    try:
+        _add_plugin_commands(argv)
+        app(args=argv, prog_name="bakectl")
+    except PluginError as exc:
+        print(f"bakectl: {exc}", file=sys.stderr)
+        from bakectl.plugins import strict
+
+        if strict() and exc.__cause__ is not None:  # plugin authors asked for the traceback
+            import traceback
+
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        sys.exit(EXIT_INPUT)

@@ -44,3 +44,10 @@ class BakeryError(Exception):
 
 class DeadlockError(RuntimeError):
     """Simulated time found a state in which no cake can ever make progress."""
+
+
+class PluginError(BaseException):
+    """A plugin failed and bakectl cannot, or was told not to, go on without it.
+
+    A BaseException, as pytest's outcome exceptions are, so that the kitchen's per-cake
+    ``except Exception`` does not turn a plugin author's bug into one failed cake."""

@@ -51,11 +51,14 @@ from bakectl.model import (
     DEFAULT_COOL_C_PER_MIN,
     DEFAULT_MAX_TEMPERATURE_C,
     DEFAULT_PREHEAT_C_PER_MIN,
+    KITCHEN_STAGES,
+    Bake,
     Bakery,
     Ingredient,
     Order,
     OvenSpec,
     Recipe,
+    Rest,
 )
 
 __all__ = [
@@ -827,11 +830,53 @@ RECIPE_OVEN_FIELDS: dict[str, Field] = {
     "bake_minutes": Field(_number(0, MAX_MINUTES, above=True), required=True),
 }
 
+def _stage_name(node: _Node, label: str, ctx: _Context) -> str:
+    """A rest's stage: a name of its own, not one the kitchen reports."""
+    text = _NAME(node, label, ctx)
+    if text in KITCHEN_STAGES:
+        raise _Invalid(node, f"{label}: {_quote(text)} is one of the kitchen's own stages;"
+                             " name the rest, e.g. 'proofing'")
+    return text
+
+
+#: `rest:` in a recipe's `steps:` (model.Rest)
+REST_FIELDS: dict[str, Field] = {
+    "minutes": Field(_MINUTES, required=True),
+    "stage": Field(_stage_name, default="resting"),
+}
+
+#: `bake:` in a recipe's `steps:` (model.Bake)
+BAKE_FIELDS: dict[str, Field] = {
+    "temperature_c": Field(_TEMPERATURE, required=True),
+    "minutes": Field(_number(0, MAX_MINUTES, above=True), required=True),
+}
+
+STEP_FIELDS: dict[str, Field] = {
+    "rest": Field(_mapping(REST_FIELDS, Rest)),
+    "bake": Field(_mapping(BAKE_FIELDS, Bake)),
+}
+
+
+def _step(node: _Node, label: str, ctx: _Context) -> Rest | Bake:
+    """One item of `steps:`: a mapping with one key, `rest` or `bake`."""
+    if node.__class__ is not _Map:
+        _wrong(node, label, "a mapping with one key, rest or bake")
+    got = _read_mapping(node, STEP_FIELDS, ctx, label)
+    if got is None:
+        raise _Reported
+    steps = [step for step in got[0].values() if step is not None]
+    if len(steps) != 1:
+        raise _Invalid(node, f"{label} must have exactly one key, rest or bake")
+    return steps[0]
+
+
 RECIPE_FIELDS: dict[str, Field] = {
     "name": Field(_NAME, required=True),
     "ingredients": Field(_list_of(_mapping(INGREDIENT_FIELDS, Ingredient)), required=True),
     "mix_minutes": Field(_MINUTES, required=True),
-    "oven": Field(_mapping(RECIPE_OVEN_FIELDS), required=True),
+    # one of: `oven:` (mix, then one bake) or `steps:` (the recipe's own process after mixing)
+    "oven": Field(_mapping(RECIPE_OVEN_FIELDS)),
+    "steps": Field(_list_of(_step)),
 }
 
 #: one oven of a bakery file's `ovens:` list
@@ -943,7 +988,15 @@ def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
             return None
         values = got[0]
         oven = values.pop("oven")  # its fields are the recipe's own in the model
-        return Recipe(**values, **oven, source=source or str(path))
+        steps = values.pop("steps")
+        if (oven is None) == (steps is None):
+            ctx.error(node, "a recipe needs either 'oven:' (mix, then one bake) or 'steps:'"
+                            " (its own process after mixing), not both")
+            return None
+        if steps is not None and not any(isinstance(step, Bake) for step in steps):
+            ctx.error(_field_node(node, "steps"), "steps must include at least one bake")
+            return None
+        return Recipe(**values, **(oven or {}), steps=steps or (), source=source or str(path))
 
     return _reading(ctx, path, read, MAX_SMALL_FILE_BYTES)
 
@@ -1035,8 +1088,8 @@ def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery) ->
     if not bakery.ovens:
         return "the bakery has no ovens"
     hottest = max(bakery.ovens, key=lambda oven: oven.max_temperature_c)
-    if recipe.temperature_c > hottest.max_temperature_c:
-        return (f"recipe {_quote(name)} bakes at {recipe.temperature_c:g} °C, hotter than any"
+    if recipe.hottest_c > hottest.max_temperature_c:  # every bake of its steps must fit
+        return (f"recipe {_quote(name)} bakes at {recipe.hottest_c:g} °C, hotter than any"
                 f" oven (the hottest, {hottest.name!r}, reaches"
                 f" {hottest.max_temperature_c:g} °C)")
     return None

@@ -7,13 +7,14 @@ Implement one by defining a function of the same name decorated with ``@bakectl.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     import typer
 
+    from bakectl.clock import RealClock, SimulatedClock
     from bakectl.kitchen import Kitchen
     from bakectl.model import Recipe
     from bakectl.ovens import OvenDriver
@@ -32,8 +33,10 @@ hookimpl = pluggy.HookimplMarker("bakectl")  #: decorator to mark bakectl hook i
 def bakectl_recipes(recipe_dirs: list[Path]) -> list[Recipe]:
     """Called once per run to collect recipes; return the recipes this plugin provides.
 
-    `recipe_dirs` are the folders the user's files point at (beside the orders file, the
-    current directory, each ``--recipes DIR``). All results are collected."""
+    A recipe mixes then bakes once (``temperature_c``, ``bake_minutes``), or has its own
+    process after mixing (``steps=(Rest(60, "proofing"), Bake(230, 40))``). `recipe_dirs` are
+    the folders the user's files point at (beside the orders file, the current directory, each
+    ``--recipes DIR``). All results are collected; two plugins naming one recipe is an error."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,10 +57,13 @@ def bakectl_commands(app: typer.Typer) -> None:
 
 
 @hookspec(firstresult=True)
-def bakectl_oven_driver(clock: Any) -> OvenDriver | None:
-    """Called once per run; return the driver that really heats and bakes, or None.
+def bakectl_oven_driver(clock: RealClock | SimulatedClock) -> OvenDriver | None:
+    """Called once per run, before baking; return the driver that really heats and bakes
+    (``set_temperature(oven, temperature_c, minutes)``, ``bake(oven, mixture, minutes)``, both
+    blocking, run in the background), or None.
 
-    Stops at the first non-None result (the built-in driver lets clock time pass)."""
+    Stops at the first non-None result (the built-in driver lets clock time pass). A plugin
+    that raises here stops the run."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,8 +80,9 @@ def bakectl_run_started(kitchen: Kitchen) -> None:
 
 @hookspec
 def bakectl_cake_stage(cake: CakeRecord, stage: str, minute: float) -> None:
-    """Called whenever a cake enters a stage: mixing, waiting, preheating, baking, baked, failed,
-    or retrying (a try failed and the cake will be made again; `cake.error` says why).
+    """Called whenever a cake enters a stage: mixing, waiting, preheating, baking, baked,
+    failed, retrying (a try failed and the cake will be made again; `cake.error` says why), or
+    a stage of its recipe's own (a Rest step's, e.g. proofing).
 
     All implementations are called."""
 

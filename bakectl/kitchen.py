@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from bakectl.background import background_tasks, run_in_background, run_in_foreground
 from bakectl.journal import BAKED_FIELDS
-from bakectl.model import Bakery, Cake, Ingredient, Mixture, Order, Recipe
+from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
 from bakectl.ovens import (
     BROKEN_AFTER,
     ClockDriver,
@@ -27,10 +29,11 @@ from bakectl.ovens import (
     OvenFault,
     OvenPool,
 )
-from bakectl.report import CakeRecord, OrderRecord, build_report
+from bakectl.report import CakeRecord, OrderRecord, StepRecord, build_report
 
 # The stages a cake goes through, in order; "failed" can follow any of them, and "retrying"
-# (back to "mixing" after a failed try) any but "baked".
+# (back to "mixing" after a failed try) any but "baked". A recipe with steps (model.Rest)
+# adds its own between mixing and baking, e.g. "proofing".
 STAGES = ("queued", "mixing", "waiting", "preheating", "baking", "baked")
 
 #: seconds a running bake gets to finish after the first Ctrl-C or SIGTERM (--grace)
@@ -76,17 +79,55 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
     async with kitchen.mixer():
         kitchen.stage(cake, "mixing")
         mixture = await mix_ingredients(recipe, ingredients, kitchen.clock)
+    # Then the recipe's process: most recipes go straight into the oven; some rest first
+    # (a bread proofs), or bake twice at two temperatures (biscotti)
+    bakes = []
+    for step in recipe.process:
+        if isinstance(step, Rest):
+            await rest(kitchen, cake, step)
+        else:
+            bakes.append(await bake(kitchen, cake, mixture, step))
+    baked = bakes[0] if len(bakes) == 1 else Cake(
+        recipe, bakes[-1].oven, bakes[-1].temperature_c, bakes[0].bake_start, bakes[-1].bake_end)
+    kitchen.stage(cake, "baked", baked)
+    return baked
+
+
+# This task may be interleaved with other activities
+async def bake(kitchen: Kitchen, cake: CakeRecord, mixture: Mixture, step: Bake) -> Cake:
+    """One bake of the recipe's process: wait for an oven, configure it, bake, give it back."""
+    recipe = _for_bake(mixture.recipe, step)
     # We wait for a free oven (it goes back to the pool however we leave this block)...
     kitchen.stage(cake, "waiting")
     async with kitchen.ovens.oven_for(cake, recipe) as oven:
+        oven_start = kitchen.clock.now()
         # ...then configure it for our recipe: one temperature at a time, changing it takes time
         kitchen.stage(cake, "preheating", oven)
         await run_in_background(oven.configure, recipe)
         # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
         kitchen.stage(cake, "baking", oven)
-        baked = await run_in_background(oven.bake, mixture)
-    kitchen.stage(cake, "baked", baked)
+        baked = await run_in_background(oven.bake, Mixture(recipe, mixture.ingredients))
+    cake.steps.append(StepRecord("bake", "baking", baked.bake_start, baked.bake_end,
+                                 oven=baked.oven, oven_start=oven_start,
+                                 temperature_c=baked.temperature_c))
     return baked
+
+
+# This task may be interleaved with other activities
+async def rest(kitchen: Kitchen, cake: CakeRecord, step: Rest) -> None:
+    """A rest of the recipe's process (proofing, cooling): time passes, no oven is held."""
+    kitchen.stage(cake, step.stage)
+    start = kitchen.clock.now()
+    await kitchen.clock.sleep_until(start + step.minutes)
+    cake.steps.append(StepRecord("rest", step.stage, start, kitchen.clock.now()))
+
+
+def _for_bake(recipe: Recipe, step: Bake) -> Recipe:
+    """The recipe as one bake sees it (ovens configure for and bake a Recipe)."""
+    if (step.temperature_c, step.minutes) == (recipe.temperature_c, recipe.bake_minutes):
+        return recipe
+    return replace(recipe, temperature_c=step.temperature_c, bake_minutes=step.minutes,
+                   steps=())
 
 
 class Kitchen:
@@ -147,9 +188,9 @@ class Kitchen:
         cake.stage = stage
         if stage == "mixing":
             cake.mix_start = now
-        elif stage == "waiting":
-            cake.mix_end = now
-        elif stage == "preheating":
+        elif cake.mix_end is None and stage not in ("failed", "baked"):
+            cake.mix_end = now  # mixing is over: the cake waits for an oven, or rests
+        if stage == "preheating":
             cake.oven = oven.name
             cake.oven_start = now
         elif stage == "baking":
@@ -173,6 +214,7 @@ class Kitchen:
             for name in BAKED_FIELDS[:-1]:
                 record[name] = getattr(cake, name)
             record["bake_minutes"] = where.recipe.bake_minutes
+            record["steps"] = [dataclasses.asdict(step) for step in cake.steps]
         elif stage in ("failed", "retrying"):
             record["error"] = cake.error
         self.journal.write(record)
@@ -231,6 +273,7 @@ class Kitchen:
         for name in BAKED_FIELDS[:-1]:
             setattr(cake, name, done[name])
         cake.stage = cake.status = "baked"
+        cake.steps = [StepRecord(**step) for step in done.get("steps", ())]
         oven = next((o for o in self.ovens.ovens if o.name == cake.oven), None)
         if oven is not None:  # the oven's totals cover the whole timeline
             oven.bakes += 1
@@ -283,6 +326,7 @@ class Kitchen:
                         self._fail(cake)
                         return
                     self.stage(cake, "retrying")
+                    cake.steps.clear()  # the failed try's rests and bakes are not this cake's
                     if pause:
                         await self.clock.sleep(pause)
         except asyncio.CancelledError:
@@ -359,11 +403,9 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     what was done, with ``"interrupted": true``. With a `journal` (bakectl.journal.Journal),
     every change is recorded there first, and cakes it says an earlier run baked are not
     baked again: the run's clock carries on from the journal's last minute."""
-    from bakectl.plugins import notifier
+    from bakectl.plugins import PluginError, notifier, oven_driver
 
-    driver = None
-    if plugins is not None:
-        driver = plugins.hook.bakectl_oven_driver(clock=clock)
+    driver = oven_driver(plugins, clock)
     restored = journal.restored if journal is not None else None
     if restored is not None:
         clock.start_minute = restored.last_minute
@@ -379,6 +421,15 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
         run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseExceptionGroup as group:
+        # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS) comes out of
+        # the kitchen's task group wrapped: raise it as itself.
+        plugin_errors = group.subgroup(PluginError)
+        if plugin_errors is None:
+            raise
+        while isinstance(plugin_errors, BaseExceptionGroup):
+            plugin_errors = plugin_errors.exceptions[0]
+        raise plugin_errors from plugin_errors.__cause__
     finally:
         clock.stopping.set()  # background bakes stop now instead of holding the exit
     interrupted = interrupted or kitchen.interrupted

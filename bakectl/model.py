@@ -21,17 +21,93 @@ class Ingredient:
     unit: str
 
 
+#: Stages the kitchen itself reports; a Rest step must name its own (e.g. "proofing").
+KITCHEN_STAGES = ("queued", "mixing", "waiting", "preheating", "baking", "baked", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Rest:
+    """A step of a recipe's process: wait `minutes` without an oven (proofing, cooling...).
+
+    `stage` is what progress displays show meanwhile."""
+
+    minutes: float
+    stage: str = "resting"
+
+    def __post_init__(self):
+        if not self.minutes >= 0:
+            raise ValueError(f"Rest: minutes must be 0 or more, got {self.minutes!r}")
+        if not self.stage or self.stage in KITCHEN_STAGES:
+            raise ValueError(f"Rest: stage {self.stage!r} is empty or one of the kitchen's own "
+                             f"({', '.join(KITCHEN_STAGES)}); name it, e.g. 'proofing'")
+
+
+@dataclass(frozen=True, slots=True)
+class Bake:
+    """A step of a recipe's process: take an oven, bring it to `temperature_c`, bake for
+    `minutes`, give the oven back."""
+
+    temperature_c: float
+    minutes: float
+
+    def __post_init__(self):
+        if not self.minutes > 0:
+            raise ValueError(f"Bake: minutes must be more than 0, got {self.minutes!r}")
+
+
+#: One step of a recipe's process after mixing.
+Step = Rest | Bake
+
+
 @dataclass(frozen=True, slots=True)
 class Recipe:
-    """How to make one cake: mix the ingredients, then bake at one temperature."""
+    """How to make one cake: mix the ingredients, then bake at one temperature, or, with
+    `steps`, go through the recipe's own process after mixing (rest, bake, rest, bake...).
+
+    A recipe with steps may leave out `temperature_c` and `bake_minutes`: they become the
+    first bake's temperature and the total baking time."""
 
     name: str
     ingredients: tuple[Ingredient, ...]
     mix_minutes: float
-    temperature_c: float
-    bake_minutes: float
+    temperature_c: float | None = None
+    bake_minutes: float | None = None
     #: where the recipe came from: a file path or a plugin name (shown by `bakectl recipes`)
     source: str = ""
+    #: what happens after mixing; empty: one bake at temperature_c for bake_minutes
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self):
+        if not self.steps:
+            if self.temperature_c is None or self.bake_minutes is None:
+                raise ValueError(f"recipe {self.name!r} needs temperature_c and bake_minutes, "
+                                 "or steps")
+            return
+        steps = tuple(self.steps)
+        if not all(isinstance(step, Rest | Bake) for step in steps):
+            raise ValueError(f"recipe {self.name!r}: each step must be a Rest or a Bake")
+        bakes = [step for step in steps if isinstance(step, Bake)]
+        if not bakes:
+            raise ValueError(f"recipe {self.name!r}: steps must include at least one Bake")
+        derived = {"temperature_c": bakes[0].temperature_c,
+                   "bake_minutes": sum(step.minutes for step in bakes)}
+        for name, value in derived.items():
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ValueError(f"recipe {self.name!r}: {name} is {given!r} but its steps "
+                                 f"say {value!r}; leave it out")
+            object.__setattr__(self, name, value)  # frozen: set once, here
+        object.__setattr__(self, "steps", steps)
+
+    @property
+    def process(self) -> tuple[Step, ...]:
+        """The steps after mixing: the recipe's own, or one bake."""
+        return self.steps or (Bake(self.temperature_c, self.bake_minutes),)
+
+    @property
+    def hottest_c(self) -> float:
+        """The highest temperature any of its bakes needs."""
+        return max(step.temperature_c for step in self.process if isinstance(step, Bake))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@ the user's choices (``-p MODULE``, ``-p no:NAME``, ``BAKECTL_LOAD_PLUGINS``,
 ``BAKECTL_DISABLE_PLUGINS``, ``BAKECTL_RAISE_PLUGIN_ERRORS``).
 
 A plugin that fails to import, or raises in a hook, is named in one line on stderr with how to
-disable it; the rest of bakectl keeps working.
+disable it, and is not called again; the rest of bakectl keeps working. With
+``BAKECTL_RAISE_PLUGIN_ERRORS=1`` (for plugin authors) such a failure stops bakectl instead.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pluggy
 
-from bakectl import hookspecs
+from bakectl import __version__, hookspecs
+from bakectl.errors import InputErrors, PluginError
 
 ENTRY_POINT_GROUP = "bakectl"
 
@@ -25,16 +27,28 @@ DEFAULT_PLUGINS = {
     "yaml_recipes": "bakectl.default_plugins.yaml_recipes",
     "server_commands": "bakectl.default_plugins.server_commands",
 }
+#: Registered by ``bakectl bake`` for each run (Rich live view or plain lines); -p no:progress
+PROGRESS = "progress"
+
+
+@dataclass
+class PluginInfo:
+    """What ``bakectl plugins`` shows about one plugin."""
+
+    name: str
+    #: "builtin", "installed" (an entry point) or "option" (-p MODULE)
+    kind: str
+    package: str | None = None
+    version: str | None = None
+    #: the first failure (to load, or in a hook), else None
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PluginFailure:
     name: str
     error: str
-
-
-class PluginError(Exception):
-    """A plugin failed and BAKECTL_RAISE_PLUGIN_ERRORS asks for failures to be fatal."""
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -45,6 +59,7 @@ def _env_list(name: str) -> list[str] | None:
 
 
 def strict() -> bool:
+    """BAKECTL_RAISE_PLUGIN_ERRORS is set: plugin failures are fatal (for plugin authors)."""
     return os.environ.get("BAKECTL_RAISE_PLUGIN_ERRORS", "") not in ("", "0")
 
 
@@ -53,25 +68,46 @@ def warn(message: str) -> None:
 
 
 class PluginManager(pluggy.PluginManager):
-    """pluggy's manager plus a record of plugins that failed."""
+    """pluggy's manager plus what ``bakectl plugins`` shows: each plugin's origin, version and
+    failures."""
 
     def __init__(self):
         super().__init__("bakectl")
         self.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
+        self.infos: dict[str, PluginInfo] = {}
 
-    def fail(self, name: str, exc: BaseException, doing: str) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+    def add(self, plugin: object, info: PluginInfo) -> None:
+        """Register `plugin` under ``info.name`` (unless blocked) and remember where it came
+        from."""
+        if self.register(plugin, name=info.name) is not None:
+            self.infos[info.name] = info
+
+    def fail(self, name: str, exc: BaseException, doing: str, *, fatal: bool = False) -> None:
+        """Record that plugin `name` failed `doing` something: one warning line, or, when
+        `fatal` or in strict mode, a PluginError with that line."""
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         self.failures.append(PluginFailure(name, error))
-        if strict():
-            raise PluginError(f"plugin {name!r} failed {doing}: {error}") from exc
-        warn(f"plugin {name!r} failed {doing}: {error} "
-             f"(disable it with -p no:{name} or BAKECTL_DISABLE_PLUGINS={name})")
+        info = self.infos.setdefault(name, PluginInfo(name, "installed"))
+        info.error = info.error or f"failed {doing}: {error}"
+        message = (f"plugin {name!r} failed {doing}: {error} "
+                   f"(disable it with -p no:{name} or BAKECTL_DISABLE_PLUGINS={name})")
+        if fatal or strict():
+            raise PluginError(message) from exc
+        warn(message)
+
+    def describe(self) -> list[PluginInfo]:
+        """Every plugin known this run, loaded or failed, with the hooks it implements."""
+        for name, info in self.infos.items():
+            plugin = self.get_plugin(name)
+            if plugin is not None:
+                info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
+        return list(self.infos.values())
 
 
 def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -> PluginManager:
     """Load built-in and (unless `installed` is false) installed plugins, honouring ``-p``
-    options and the environment."""
+    options and the environment. Installed plugins are named by entry point or package."""
     pm = PluginManager()
     load, block = [], set(_env_list("BAKECTL_DISABLE_PLUGINS") or [])
     for option in options:
@@ -85,27 +121,93 @@ def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -
 
     for name, module in DEFAULT_PLUGINS.items():
         if name not in block:
-            pm.register(importlib.import_module(module), name=name)
+            pm.add(importlib.import_module(module),
+                   PluginInfo(name, "builtin", "bakectl", __version__))
 
     if installed and (only is None or only):
-        from importlib.metadata import entry_points  # deferred: costly, not needed for --help
-
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            if entry.name in block or (only is not None and entry.name not in only):
-                continue
-            try:
-                pm.register(entry.load(), name=entry.name)
-            except Exception as exc:
-                pm.fail(entry.name, exc, "to load")
+        _load_installed(pm, block, only)
 
     for module in load:
         if module in block:
             continue
         try:
-            pm.register(importlib.import_module(module), name=module)
+            plugin = importlib.import_module(module)
         except Exception as exc:
+            pm.infos[module] = PluginInfo(module, "option")
             pm.fail(module, exc, "to load")
+            continue
+        pm.add(plugin, PluginInfo(module, "option", *_distribution_of(module)))
     return pm
+
+
+def _load_installed(pm: PluginManager, block: set[str], only: list[str] | None) -> None:
+    """Each entry point of group ``bakectl`` in its own try: one broken package breaks only
+    itself (simonw/llm#1280 is what happens otherwise)."""
+    from importlib.metadata import entry_points  # deferred: costly, not needed for --help
+
+    found = set()
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        package = entry.dist.name if entry.dist is not None else None
+        names = {entry.name, package}
+        found |= names
+        if names & block or (only is not None and not names & set(only)):
+            continue
+        info = PluginInfo(entry.name, "installed", package,
+                          entry.dist.version if entry.dist is not None else None)
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            pm.infos[entry.name] = info
+            pm.fail(entry.name, exc, "to load")
+            continue
+        pm.add(plugin, info)
+    for name in only or ():
+        if name not in found:
+            warn(f"BAKECTL_LOAD_PLUGINS names {name!r}, which is not installed")
+
+
+def _distribution_of(module: str) -> tuple[str | None, str | None]:
+    """The package (and its version) that provides a -p module, if it is installed."""
+    from importlib.metadata import packages_distributions, version
+
+    names = packages_distributions().get(module.partition(".")[0]) or []
+    if not names:
+        return None, None
+    return names[0], version(names[0])
+
+
+def call_each(pm: PluginManager, hook_name: str, **kwargs) -> list[tuple[str, object]]:
+    """Call every implementation of a hook, each in its own try; [(plugin name, result)].
+
+    A plugin that raises is reported (pm.fail) and left out."""
+    results = []
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's order
+        try:
+            result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        except Exception as exc:
+            pm.fail(impl.plugin_name, exc, f"in {hook_name}")
+            continue
+        results.append((impl.plugin_name, result))
+    return results
+
+
+def oven_driver(pm: PluginManager | None, clock) -> object | None:
+    """The first driver a plugin provides, or None for the built-in one.
+
+    A plugin that raises here stops the run: baking on another driver than the one that was
+    meant to drive the ovens would be worse than not baking."""
+    if pm is None:
+        return None
+    for impl in reversed(pm.hook.bakectl_oven_driver.get_hookimpls()):
+        try:
+            driver = impl.function(**{arg: {"clock": clock}[arg] for arg in impl.argnames})
+        except InputErrors:
+            raise  # the user's settings for the plugin are wrong: an input error, exit 2
+        except Exception as exc:
+            pm.fail(impl.plugin_name, exc, "in bakectl_oven_driver", fatal=True)
+        if driver is not None:
+            return driver
+    return None
 
 
 def notifier(pm: PluginManager | None, hook_name: str) -> Callable[..., None] | None:

@@ -41,7 +41,9 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     errors: list[InputError] = []
     for impl in impls:
         try:
-            provided = impl.function(recipe_dirs=folders) or []
+            # Hooks take only the arguments they name (pluggy's rule).
+            provided = impl.function(**({"recipe_dirs": folders} if impl.argnames else {}))
+            provided = provided or []
         except InputErrors as exc:
             errors.extend(exc.errors)
             continue

@@ -12,6 +12,22 @@ from bakectl import __version__
 from bakectl.model import Order
 
 
+@dataclass(slots=True)
+class StepRecord:
+    """One step of a cake's process after mixing, as it happened: a rest or a bake."""
+
+    #: "rest" or "bake" (the report's cake rows start with a "mix" step, from the record)
+    step: str
+    #: the stage it showed as: "proofing", "cooling", ... or "baking"
+    stage: str
+    start: float
+    end: float
+    oven: str | None = None
+    #: when the bake got its oven (set-up began)
+    oven_start: float | None = None
+    temperature_c: float | None = None
+
+
 @dataclass(slots=True, eq=False)
 class CakeRecord:
     """One cake's life: filled in stage by stage by the kitchen."""
@@ -35,6 +51,8 @@ class CakeRecord:
     #: the order's due minute and priority, for policies that weigh them
     due: float | None = None
     priority: int = 0
+    #: rests and bakes after mixing, in order
+    steps: list[StepRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -59,6 +77,21 @@ def _minutes(value: float | None) -> float | None:
 
 def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
+
+
+def _steps(cake: CakeRecord) -> list[dict]:
+    """A cake's process as it happened: the mix, then each rest and bake."""
+    steps = []
+    if cake.mix_start is not None and cake.mix_end is not None:
+        steps.append({"step": "mix", "stage": "mixing", "start": _minutes(cake.mix_start),
+                      "end": _minutes(cake.mix_end), "oven": None, "oven_start": None,
+                      "temperature_c": None})
+    for s in cake.steps:
+        steps.append({"step": s.step, "stage": s.stage, "start": _minutes(s.start),
+                      "end": _minutes(s.end), "oven": s.oven, "oven_start": _minutes(s.oven_start),
+                      "temperature_c": None if s.temperature_c is None
+                      else _number(s.temperature_c)})
+    return steps
 
 
 def build_report(kitchen, *, wall_seconds: float) -> dict:
@@ -92,6 +125,7 @@ def build_report(kitchen, *, wall_seconds: float) -> dict:
         "bake_end": _minutes(c.bake_end),
         "temperature_c": None if c.temperature_c is None else _number(c.temperature_c),
         "error": c.error,
+        "steps": _steps(c),
     } for c in cakes]
     ovens = [{
         "name": oven.name,

@@ -16,6 +16,11 @@ STAGE_LABELS = {
 MAX_ORDER_ROWS = 12
 
 
+def _rank(stage: str) -> int:
+    order = list(STAGE_LABELS)
+    return order.index(stage if stage in STAGE_LABELS else "waiting")
+
+
 class RichProgress:
     def __init__(self, console):
         self.console = console
@@ -85,9 +90,10 @@ class RichProgress:
                 if record.late:
                     stage += " [yellow](late)"
             else:
-                # The furthest-behind cake says what the order is waiting for.
-                order_of_stages = list(STAGE_LABELS)
-                stage = STAGE_LABELS[min(stages, key=order_of_stages.index)]
+                # The furthest-behind cake says what the order is waiting for; a recipe's
+                # own stages (proofing, cooling...) rank with waiting for an oven.
+                stage = min(stages, key=_rank)
+                stage = STAGE_LABELS.get(stage, stage)
             baked = sum(1 for c in record.cakes if c.status == "baked")
             due = record.order.due
             due_text = "" if due is None else f"{due:g} min"

@@ -1,0 +1,114 @@
+"""A pytest plugin for people who write bakectl plugins (docs/plugins.md, "Testing").
+
+pytest loads it whenever bakectl is installed (entry point ``pytest11``), so a plugin's tests
+just ask for the fixtures:
+
+- ``bakectl_bake(orders, plugins=..., ...)`` runs orders through your plugin in simulated time
+  (instantly, the same answer every time) and returns the JSON report (docs/report.md);
+- ``bakectl_cli(*args, plugins=...)`` runs the ``bakectl`` command line as a user would, in a
+  subprocess, and returns the finished process (``returncode``, ``stdout``, ``stderr``).
+
+Both are isolated from the plugins installed where the tests run: only built-in plugins and
+the ones you pass take part. Plugin errors are fatal (``BAKECTL_RAISE_PLUGIN_ERRORS=1``), so a
+bug in a hook fails the test with its traceback instead of a warning line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+# bakectl's own modules are imported inside the fixtures: pytest loads this module in every
+# test session of an environment where bakectl is installed, and most never use it.
+
+
+def _plugin_objects(plugins: Iterable[object | str]) -> list[object]:
+    import importlib
+
+    return [importlib.import_module(p) if isinstance(p, str) else p for p in plugins]
+
+
+def _orders(orders: Iterable[object]) -> list:
+    """Orders from Order objects, dicts of Order's fields, or recipe names (one cake each);
+    ids default to o-1, o-2 ..."""
+    from bakectl.model import Order
+
+    result = []
+    for k, order in enumerate(orders, 1):
+        if isinstance(order, str):
+            order = {"recipe": order}
+        if isinstance(order, dict):
+            order = Order(**{"id": f"o-{k}", **order})
+        result.append(order)
+    return result
+
+
+@pytest.fixture
+def bakectl_bake(monkeypatch):
+    """``bake(orders, *, plugins=(), recipes=(), recipe_dirs=(), ovens=3, mixers=None,
+    bakery=None) -> report``: bake `orders` in simulated time with `plugins` registered.
+
+    `orders`: Order objects, dicts of Order's fields, or recipe names (one cake each).
+    `plugins`: modules, plugin objects or importable module names. `recipes`: more Recipe
+    objects. `recipe_dirs`: folders of YAML recipes. `bakery`: a Bakery (else `ovens` default
+    ovens and `mixers` mixers). Orders are checked as ``bakectl bake`` checks them: an unknown
+    recipe, or one hotter than every oven, raises ``bakectl.errors.InputErrors``."""
+    from bakectl.clock import SimulatedClock
+    from bakectl.errors import InputError, InputErrors, Where
+    from bakectl.files import check_orders
+    from bakectl.kitchen import bake_orders
+    from bakectl.model import Bakery
+    from bakectl.plugins import get_plugin_manager
+    from bakectl.recipebook import collect_recipes
+
+    def bake(orders, *, plugins=(), recipes=(), recipe_dirs=(), ovens=3, mixers=None,
+             bakery=None) -> dict:
+        monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+        pm = get_plugin_manager(installed=False)
+        for plugin in _plugin_objects(plugins):
+            pm.register(plugin)
+        found = collect_recipes(pm, [Path(d) for d in recipe_dirs])
+        for recipe in recipes:
+            if recipe.name in found:
+                raise InputErrors([InputError(Where("recipes="), f"recipe {recipe.name!r} is "
+                                              f"also defined in {found[recipe.name].source}")])
+            found[recipe.name] = recipe
+        if bakery is None:
+            bakery = Bakery.default(ovens)
+            if mixers is not None:
+                bakery = Bakery(bakery.ovens, bakery.ambient_c, mixers)
+        orders = _orders(orders)
+        check_orders(orders, found, bakery)
+        return bake_orders(orders, found, bakery, SimulatedClock(), plugins=pm)
+
+    return bake
+
+
+@pytest.fixture
+def bakectl_cli(tmp_path):
+    """``cli(*args, plugins=(), cwd=tmp_path, env=None) -> subprocess.CompletedProcess``: run
+    ``python -m bakectl -p PLUGIN... ARGS`` with text output captured.
+
+    Installed plugins are not loaded (``BAKECTL_LOAD_PLUGINS=""``: pass `env` to change it);
+    output has no colour; whatever the test can import, the command can (PYTHONPATH)."""
+
+    def cli(*args: str, plugins: Iterable[ModuleType | str] = (), cwd: Path | None = None,
+            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        names = [p if isinstance(p, str) else p.__name__ for p in plugins]
+        options = [word for name in names for word in ("-p", name)]
+        child = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("BAKECTL_", "FORCE_COLOR", "PY_COLORS"))}
+        child.update({"NO_COLOR": "1", "BAKECTL_LOAD_PLUGINS": "",
+                      "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+        child.update(env or {})
+        return subprocess.run([sys.executable, "-m", "bakectl", *options, *args],
+                              cwd=cwd or tmp_path, env=child, capture_output=True, text=True,
+                              timeout=timeout)
+
+    return cli

@@ -1,0 +1,421 @@
+"""Plugins: every hook called as documented, discovery and blocking, failures that break only
+the plugin that failed, and the docs/plugins.md reference kept exact.
+
+Hooks are tested by functions named ``test_hook_<hook name>``: test_every_hook_is_tested
+checks that each hook has one (datasette does the same).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import json
+import re
+import sys
+import types
+
+import pytest
+from conftest import ROOT, run_cli
+
+from bakectl import (
+    Bake,
+    Bakery,
+    Ingredient,
+    Order,
+    Recipe,
+    Rest,
+    SimulatedClock,
+    hookimpl,
+    hookspecs,
+)
+from bakectl.errors import InputErrors
+from bakectl.kitchen import bake_orders
+from bakectl.plugins import PluginError, get_plugin_manager, oven_driver
+from bakectl.recipebook import collect_recipes
+
+SPONGE = Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)
+BREAD = Recipe("bread", (Ingredient("flour", 500, "g"),), 15,
+               steps=(Rest(60, "proofing"), Bake(230, 40)))
+HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("bakectl_"))
+
+
+class Recorder:
+    """A plugin that writes down every event it gets."""
+
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def bakectl_run_started(self, kitchen):
+        self.events.append(("started", len(kitchen.cakes), len(kitchen.orders)))
+
+    @hookimpl
+    def bakectl_cake_stage(self, cake, stage, minute):
+        self.events.append(("stage", cake.recipe, stage, minute))
+
+    @hookimpl
+    def bakectl_cake_baked(self, cake):
+        self.events.append(("baked", cake.recipe, cake.bake_end))
+
+    @hookimpl
+    def bakectl_order_delivered(self, order):
+        self.events.append(("delivered", order.order.id, order.done_minutes))
+
+    @hookimpl
+    def bakectl_run_finished(self, kitchen, report):
+        self.events.append(("finished", report["makespan_minutes"]))
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    recorder = Recorder()
+    pm = get_plugin_manager(installed=False)
+    pm.register(recorder)
+    report = bake_orders([Order("o-1", "bread"), Order("o-2", "sponge")],
+                         {"bread": BREAD, "sponge": SPONGE}, Bakery.default(1),
+                         SimulatedClock(), plugins=pm)
+    return recorder.events, report
+
+
+# ---------------------------------------------------------------------------------------------
+# Every hook
+
+
+def test_hook_bakectl_recipes(bakectl_bake):
+    class Bakery_:
+        @hookimpl
+        def bakectl_recipes(self):  # takes none of the arguments: allowed
+            return [BREAD]
+
+    class WithDirs:
+        @hookimpl
+        def bakectl_recipes(self, recipe_dirs):
+            assert recipe_dirs == []
+            return [SPONGE]
+
+    report = bakectl_bake(["bread", "sponge"], plugins=[Bakery_(), WithDirs()])
+    assert [c["status"] for c in report["cakes"]] == ["baked", "baked"]
+
+
+def test_hook_bakectl_commands(write, tmp_path):
+    write("hello_cmd.py", "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_commands(app):"
+          "\n    @app.command()\n    def hello(name: str = 'you'):\n        'Say hello.'\n"
+          "        print(f'hello {name}')\n")
+    result = run_cli("-p", "hello_cmd", "hello", "--name", "Ada", PYTHONPATH=str(tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello Ada\n", "")
+    listed = run_cli("-p", "hello_cmd", "--help", PYTHONPATH=str(tmp_path))
+    assert re.search(r"hello\s+Say hello\.", listed.stdout)
+
+
+def test_hook_bakectl_oven_driver():
+    calls = []
+
+    class Driver:
+        def __init__(self, clock):
+            self.clock = clock
+
+        def set_temperature(self, oven, temperature_c, minutes):
+            calls.append(("heat", oven.name, temperature_c, minutes))
+            self.clock.block(minutes)
+
+        def bake(self, oven, mixture, minutes):
+            calls.append(("bake", oven.name, mixture.recipe.name, minutes))
+            self.clock.block(minutes)
+
+    class Plugin:
+        @hookimpl
+        def bakectl_oven_driver(self, clock):
+            return Driver(clock)
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(Plugin())
+    report = bake_orders([Order("o-1", "bread")], {"bread": BREAD}, Bakery.default(1),
+                         SimulatedClock(), plugins=pm)
+    assert calls == [("heat", "oven-1", 230, 21.0), ("bake", "oven-1", "bread", 40)]
+    assert report["makespan_minutes"] == 15 + 60 + 21 + 40
+
+
+def test_hook_bakectl_run_started(recorded):
+    events, _ = recorded
+    assert events[0] == ("started", 2, 2)
+
+
+def test_hook_bakectl_cake_stage(recorded):
+    events, _ = recorded
+    bread = [(e[2], e[3]) for e in events if e[0] == "stage" and e[1] == "bread"]
+    # The bread proofs 15-75 while the sponge has the only oven (10-51).
+    assert bread == [("mixing", 0.0), ("proofing", 15.0), ("waiting", 75.0),
+                     ("preheating", 75.0), ("baking", 80.0), ("baked", 120.0)]
+
+
+def test_hook_bakectl_cake_baked(recorded):
+    events, _ = recorded
+    assert [e for e in events if e[0] == "baked"] == [("baked", "sponge", 51.0),
+                                                      ("baked", "bread", 120.0)]
+
+
+def test_hook_bakectl_order_delivered(recorded):
+    events, _ = recorded
+    assert [e for e in events if e[0] == "delivered"] == [("delivered", "o-2", 51.0),
+                                                          ("delivered", "o-1", 120.0)]
+
+
+def test_hook_bakectl_run_finished(recorded):
+    events, report = recorded
+    assert events[-1] == ("finished", 120.0) == ("finished", report["makespan_minutes"])
+
+
+def test_every_hook_is_tested():
+    sources = [*(ROOT / "tests").glob("test_*.py"), *(ROOT / "plugins").glob("*/tests/*.py")]
+    tested = set()
+    for path in sources:
+        tested |= set(re.findall(r"def test_hook_(bakectl_\w+)", path.read_text()))
+    assert set(HOOKS) - tested == set()
+
+
+def signature(name: str) -> str:
+    sig = inspect.signature(getattr(hookspecs, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in sig.parameters.values())
+    return f"{name}({params}) -> {sig.return_annotation}"
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_is_documented_with_its_exact_signature(name):
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    assert f"`{signature(name)}`" in docs
+
+
+def test_hooks_are_prefixed_and_say_when_they_are_called():
+    for name in HOOKS:
+        doc = getattr(hookspecs, name).__doc__
+        assert doc.startswith("Called"), name
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes with their own process
+
+
+def test_a_recipe_with_steps_derives_its_temperature_and_bake_time():
+    biscotti = Recipe("biscotti", (), 10, steps=[Bake(175, 25), Rest(15, "cooling"),
+                                                 Bake(150, 12)])
+    assert (biscotti.temperature_c, biscotti.bake_minutes, biscotti.hottest_c) == (175, 37, 175)
+    assert isinstance(biscotti.steps, tuple) and SPONGE.process == (Bake(180, 25),)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Recipe("x", (), 10), "needs temperature_c and bake_minutes, or steps"),
+    (lambda: Recipe("x", (), 10, steps=(Rest(5, "proofing"),)), "at least one Bake"),
+    (lambda: Recipe("x", (), 10, 200, steps=(Bake(180, 5),)), "temperature_c is 200"),
+    (lambda: Recipe("x", (), 10, steps=("bake",)), "must be a Rest or a Bake"),
+    (lambda: Rest(5, "baking"), "one of the kitchen's own"),
+    (lambda: Bake(180, 0), "minutes must be more than 0"),
+])
+def test_bad_steps_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_steps_run_the_same_on_the_real_clock():
+    from bakectl.clock import RealClock
+
+    simulated = bake_orders([Order("o-1", "bread", 2)], {"bread": BREAD}, Bakery.default(1),
+                            SimulatedClock())
+    real = bake_orders([Order("o-1", "bread", 2)], {"bread": BREAD}, Bakery.default(1),
+                       RealClock(60000.0))
+    assert [[s["stage"] for s in c["steps"]] for c in real["cakes"]] == [
+        [s["stage"] for s in c["steps"]] for c in simulated["cakes"]]
+    assert [c["oven"] for c in real["cakes"]] == ["oven-1", "oven-1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery, blocking and failures
+
+
+class FakeEntryPoint:
+    def __init__(self, name, package, target):
+        self.name, self.target = name, target
+        self.dist = types.SimpleNamespace(name=package, version="1.2.3")
+
+    def load(self):
+        if isinstance(self.target, Exception):
+            raise self.target
+        return self.target
+
+
+def plugin_with(*recipes):
+    module = types.ModuleType("fake_plugin")
+
+    @hookimpl
+    def bakectl_recipes():
+        return list(recipes)
+
+    module.bakectl_recipes = bakectl_recipes
+    return module
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """Pretend these entry points are installed: installed(FakeEntryPoint, ...)."""
+
+    def install(*entries):
+        monkeypatch.setattr(importlib.metadata, "entry_points",
+                            lambda group: list(entries) if group == "bakectl" else [])
+
+    for name in ("BAKECTL_LOAD_PLUGINS", "BAKECTL_DISABLE_PLUGINS",
+                 "BAKECTL_RAISE_PLUGIN_ERRORS"):
+        monkeypatch.delenv(name, raising=False)
+    return install
+
+
+def test_installed_plugins_load_each_in_its_own_try(installed, capsys):
+    installed(FakeEntryPoint("broken", "bakectl-broken", ImportError("no module named 'numpy'")),
+              FakeEntryPoint("bread", "bakectl-bread", plugin_with(BREAD)))
+    pm = get_plugin_manager()
+    assert collect_recipes(pm, []).keys() == {"bread"}
+    assert capsys.readouterr().err == (
+        "bakectl: plugin 'broken' failed to load: ImportError: no module named 'numpy' "
+        "(disable it with -p no:broken or BAKECTL_DISABLE_PLUGINS=broken)\n")
+    infos = {info.name: info for info in pm.describe()}
+    assert (infos["bread"].package, infos["bread"].version, infos["bread"].hooks) == (
+        "bakectl-bread", "1.2.3", ["bakectl_recipes"])
+    assert infos["broken"].error == "failed to load: ImportError: no module named 'numpy'"
+
+
+@pytest.mark.parametrize("env, options, loaded", [
+    ({}, [], {"bread", "sponge"}),
+    ({"BAKECTL_LOAD_PLUGINS": ""}, [], set()),
+    ({"BAKECTL_LOAD_PLUGINS": "bread"}, [], {"bread"}),
+    ({"BAKECTL_LOAD_PLUGINS": "bakectl-sponge"}, [], {"sponge"}),  # by package name too
+    ({"BAKECTL_DISABLE_PLUGINS": "bread, sponge"}, [], set()),
+    ({}, ["no:bakectl-bread"], {"sponge"}),
+])
+def test_load_only_and_block(installed, monkeypatch, env, options, loaded):
+    installed(FakeEntryPoint("bread", "bakectl-bread", plugin_with(BREAD)),
+              FakeEntryPoint("sponge", "bakectl-sponge", plugin_with(SPONGE)))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pm = get_plugin_manager(options)
+    assert {p.name for p in pm.describe() if p.kind == "installed"} == loaded
+
+
+def test_a_plugin_named_in_load_plugins_but_missing_is_reported(installed, monkeypatch, capsys):
+    installed()
+    monkeypatch.setenv("BAKECTL_LOAD_PLUGINS", "nope")
+    get_plugin_manager()
+    assert "BAKECTL_LOAD_PLUGINS names 'nope', which is not installed" in capsys.readouterr().err
+
+
+def test_two_plugins_defining_one_recipe_is_an_error_naming_both(installed):
+    installed(FakeEntryPoint("a", "bakectl-a", plugin_with(BREAD)),
+              FakeEntryPoint("b", "bakectl-b", plugin_with(BREAD)))
+    with pytest.raises(InputErrors) as caught:
+        collect_recipes(get_plugin_manager(), [])
+    message = str(caught.value)
+    assert "recipe 'bread' is defined twice" in message
+    assert "plugin a" in message and "plugin b" in message
+
+
+def test_strict_mode_makes_failures_fatal(installed, monkeypatch):
+    installed(FakeEntryPoint("broken", "bakectl-broken", ImportError("nope")))
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    with pytest.raises(PluginError, match="plugin 'broken' failed to load") as caught:
+        get_plugin_manager()
+    assert isinstance(caught.value.__cause__, ImportError)
+
+
+def test_an_event_hook_that_raises_is_reported_once_and_the_bake_goes_on(capsys):
+    class Broken:
+        @hookimpl
+        def bakectl_cake_stage(self, stage):
+            raise KeyError(stage)
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(Broken(), name="broken")
+    report = bake_orders([Order("o-1", "sponge", 3)], {"sponge": SPONGE}, Bakery.default(),
+                         SimulatedClock(), plugins=pm)
+    assert report["summary"]["delivered"] == 1
+    assert capsys.readouterr().err.count("plugin 'broken' failed in bakectl_cake_stage") == 1
+
+
+def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
+    class Broken:
+        @hookimpl
+        def bakectl_cake_stage(self, stage):
+            if stage == "baking":
+                raise KeyError(stage)
+
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    pm.register(Broken(), name="broken")
+    with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage: KeyError"):
+        bake_orders([Order("o-1", "sponge", 2)], {"sponge": SPONGE}, Bakery.default(),
+                    SimulatedClock(), plugins=pm)
+
+
+def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
+    class Broken:
+        @hookimpl
+        def bakectl_oven_driver(self):
+            raise OSError("no serial port")
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(Broken(), name="ovens")
+    with pytest.raises(PluginError, match="'ovens' failed in bakectl_oven_driver: OSError"):
+        oven_driver(pm, SimulatedClock())
+
+
+def test_progress_is_a_plugin_that_can_be_blocked(write, tmp_path):
+    write("recipes/sponge.yaml", "name: sponge\ningredients: []\nmix_minutes: 10\n"
+                                 "oven: {temperature_c: 180, bake_minutes: 25}\n")
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    shown = run_cli("bake", "orders.yaml", "--simulate", cwd=tmp_path)
+    blocked = run_cli("-p", "no:progress", "bake", "orders.yaml", "--simulate", cwd=tmp_path)
+    assert "o-1 #1 sponge: baking in oven-1" in shown.stderr
+    assert (blocked.returncode, blocked.stderr) == (0, "")
+
+
+def test_a_broken_plugin_does_not_stop_help_recipes_or_a_bake(write, tmp_path):
+    write("broken_plugin.py", "import numpy_that_is_not_there\n")
+    write("recipes/sponge.yaml", "name: sponge\ningredients: []\nmix_minutes: 10\n"
+                                 "oven: {temperature_c: 180, bake_minutes: 25}\n")
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    env = {"PYTHONPATH": str(tmp_path), "cwd": tmp_path}
+    line = ("bakectl: plugin 'broken_plugin' failed to load: ModuleNotFoundError: No module "
+            "named 'numpy_that_is_not_there' (disable it with -p no:broken_plugin or "
+            "BAKECTL_DISABLE_PLUGINS=broken_plugin)\n")
+    for args in (["--help"], ["recipes"], ["bake", "orders.yaml", "--simulate", "--no-progress"]):
+        result = run_cli("-p", "broken_plugin", *args, **env)
+        assert (result.returncode, result.stderr) == (0, line), args
+    listed = run_cli("-p", "broken_plugin", "plugins", "--json", **env)
+    [broken] = [p for p in json.loads(listed.stdout) if p["name"] == "broken_plugin"]
+    assert broken["error"].startswith("failed to load: ModuleNotFoundError")
+    strict = run_cli("-p", "broken_plugin", "recipes", BAKECTL_RAISE_PLUGIN_ERRORS="1", **env)
+    assert strict.returncode == 2 and strict.stderr.startswith(line)
+    assert "Traceback" in strict.stderr  # plugin authors asked for it
+
+
+def test_plugins_command_lists_builtins_with_their_hooks():
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["yaml_recipes"] == {"name": "yaml_recipes", "kind": "builtin",
+                                    "package": "bakectl", "version": "0.1.0",
+                                    "hooks": ["bakectl_recipes"], "error": None}
+    assert "bakectl_cake_stage" in rows["progress"]["hooks"]
+
+
+def test_help_and_version_import_no_plugin_machinery():
+    code = ("import sys\nfrom bakectl import cli\nfor argv in (['--help'], ['--version']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    import subprocess
+
+    from conftest import cli_env
+
+    result = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
+                            text=True, timeout=60)
+    modules = set(result.stderr.split())
+    heavy = {"pluggy", "bakectl.plugins", "bakectl.kitchen", "rich.progress", "importlib.metadata",
+             "asyncio", "yaml"}
+    assert heavy & modules == set()
+    assert "bakectl" in result.stdout  # --version printed
