@@ -13,7 +13,8 @@ anchors, aliases, merge keys or unusual tags, no duplicate keys, no nesting deep
 
 Scalars follow the YAML 1.1 rules of `yaml.safe_load` (`010` is 8, `yes` is true), except that
 text fields take the scalar's text as written (`id: 007` is "007", `customer: Yes` is "Yes"),
-and that a plain `1e3` is a number (YAML 1.1 wants `1.0e+3`). A null (`~`, `null` or nothing)
+that a plain `1e3` is a number (YAML 1.1 wants `1.0e+3`), and that base-60 numbers (`12:30`,
+750 to YAML 1.1) are an error rather than a surprise. A null (`~`, `null` or nothing)
 counts as an absent field.
 """
 
@@ -445,6 +446,10 @@ def _typed(node: Any, label: str) -> Any:
             # YAML 1.1 reads `1e3` as text (its floats need a dot); YAML 1.2 and people do not.
             return float(text)
     if tag == _INT or tag == _FLOAT:
+        if ":" in text:
+            # YAML 1.1 reads `12:30` as 750 (base 60): nobody writing a bakery file means that.
+            raise _Invalid(node, f"{label}: {_quote(text)} would be read as a base-60 number"
+                                 " (YAML 1.1): write a plain number")
         scalar = ScalarNode(tag, text)
         try:
             if tag == _INT:
@@ -599,7 +604,14 @@ def _out_of_range(node: _Node, label: str, value: float, low: float, high: float
 
 def _due(node: _Node, label: str, ctx: _Context) -> float:
     """Minutes from the run's start: a number of minutes, or an ISO 8601 date or date-time."""
-    value = _scalar_value(node, label)
+    try:
+        value = _scalar_value(node, label)
+    except _Invalid as exc:
+        if ":" in node.value:  # `due: 12:30`, a time of day that YAML 1.1 reads as base 60
+            raise _Invalid(node, f"{label}: {_quote(node.value)} would be read as a base-60"
+                                 " number (YAML 1.1): write minutes as a plain number, or a"
+                                 " date-time such as 2026-11-25T12:30") from None
+        raise exc from None
     if value.__class__ is str:
         return _due_date(node, label, ctx)
     if value.__class__ is int or value.__class__ is float:

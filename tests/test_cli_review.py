@@ -1,0 +1,44 @@
+"""Defects an independent review found in the command line, each checked as a user meets it:
+`bakectl` as a real subprocess on real files."""
+
+from __future__ import annotations
+
+from conftest import run_cli
+
+RECIPE = """\
+name: {name}
+ingredients:
+  - {{name: flour, quantity: 200, unit: g}}
+mix_minutes: 10
+oven:
+  temperature_c: 180
+  bake_minutes: 25
+"""
+
+
+def small_bakery(write, orders: str, bakery: str = "ovens: 2\n") -> None:
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge"))
+    write("recipes/madeira.yaml", RECIPE.format(name="madeira"))
+    write("bakery.yaml", bakery)
+    write("orders.yaml", orders)
+
+
+def test_a_time_of_day_in_due_is_not_read_as_base_60_minutes(write, tmp_path):
+    # YAML 1.1 reads `12:30` as 12 * 60 + 30 = 750: the order would silently be due at 750.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge, due: 12:30}\n"
+                        "  - {id: o-2, recipe: sponge, priority: 1:30}\n",
+                 bakery="ovens:\n  - {name: a, max_temperature_c: 3:20}\n")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.splitlines()
+    assert lines == [
+        "bakery.yaml:2:34: ovens[0].max_temperature_c: '3:20' would be read as a base-60 number"
+        " (YAML 1.1): write a plain number",
+        "orders.yaml:2:36: due: '12:30' would be read as a base-60 number (YAML 1.1): write"
+        " minutes as a plain number, or a date-time such as 2026-11-25T12:30",
+        "orders.yaml:3:41: priority: '1:30' would be read as a base-60 number (YAML 1.1):"
+        " write a plain number",
+    ], result.stderr
+    # Quoted, or in a text field, it is just text.
+    small_bakery(write, "orders:\n  - {id: '12:30', recipe: sponge, customer: 12:30}\n")
+    assert run_cli("validate", "orders.yaml", cwd=tmp_path).returncode == 0
