@@ -688,14 +688,25 @@ def _ovens(node: _Node, label: str, ctx: _Context) -> tuple[OvenSpec, ...]:
     if node.__class__ is _Seq:
         if not node.items:
             raise _Invalid(node, f"{label} must list at least one oven")
-        specs = _list_of(_mapping(OVEN_FIELDS, OvenSpec))(node, label, ctx)
+        # Names are checked before the ovens are read, so that a mistake in one oven does not
+        # hide two ovens with one name.
         first: dict[str, _Node] = {}  # oven name -> its `name` value
-        for spec, item in zip(specs, node.items, strict=True):
-            where = _field_node(item, "name")
-            if spec.name in first:
-                ctx.error(where, f"duplicate oven name {_quote(spec.name)}"
-                                 f" (first at line {first[spec.name].start_mark.line + 1})")
-            first.setdefault(spec.name, where)
+        duplicated = False
+        for item in node.items:
+            where = _oven_name_node(item)
+            if where is None:
+                continue
+            name = where.value
+            seen = first.setdefault(name, where)
+            if seen is not where:
+                at = f"line {seen.start_mark.line + 1}"
+                if seen.start_mark.line == where.start_mark.line:
+                    at += f", column {seen.start_mark.column + 1}"
+                ctx.error(where, f"duplicate oven name {_quote(name)} (first at {at})")
+                duplicated = True
+        specs = _list_of(_mapping(OVEN_FIELDS, OvenSpec))(node, label, ctx)
+        if duplicated:
+            raise _Reported
         return specs
     value = _scalar_value(node, label)
     if value.__class__ is int:
@@ -703,6 +714,20 @@ def _ovens(node: _Node, label: str, ctx: _Context) -> tuple[OvenSpec, ...]:
             _out_of_range(node, label, value, 1, MAX_OVENS)
         return Bakery.default(value).ovens
     _wrong(node, label, "a list of ovens or a number of ovens")
+
+
+def _oven_name_node(item: _Node) -> ScalarEvent | None:
+    """The `name:` value of an item of `ovens:`, if it is there and plain text."""
+    if item.__class__ is not _Map:
+        return None
+    items = item.items
+    for k in range(0, len(items), 2):
+        key, value = items[k], items[k + 1]
+        if key.__class__ is ScalarEvent and key.value == "name":
+            if value.__class__ is ScalarEvent and value.value and not _is_null(value):
+                return value
+            return None
+    return None
 
 
 def _field_node(node: _Map, name: str) -> _Node:

@@ -42,3 +42,20 @@ def test_a_time_of_day_in_due_is_not_read_as_base_60_minutes(write, tmp_path):
     # Quoted, or in a text field, it is just text.
     small_bakery(write, "orders:\n  - {id: '12:30', recipe: sponge, customer: 12:30}\n")
     assert run_cli("validate", "orders.yaml", cwd=tmp_path).returncode == 0
+
+
+def test_two_ovens_with_one_name_are_an_error_at_the_second_naming_the_first(write, tmp_path):
+    orders = "orders:\n  - {id: o-1, recipe: sponge}\n"
+    small_bakery(write, orders, bakery="ovens: [{name: o1}, {name: o1}]\n")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("bakery.yaml:1:28: duplicate oven name 'o1'"
+                             " (first at line 1, column 16)\n")
+    # A mistake in another oven does not hide the duplicate.
+    small_bakery(write, orders,
+                 bakery="ovens:\n  - {name: o1}\n  - {name: o1, max_temperature_c: 3000}\n")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bakery.yaml:3:12: duplicate oven name 'o1' (first at line 2)",
+        "bakery.yaml:3:35: ovens[1].max_temperature_c must be at most 2000, got 3000"]
