@@ -35,6 +35,9 @@ class InputErrors(Exception):
         self.errors = list(errors)
         #: what could be read despite the errors (e.g. the valid orders), if anything
         self.partial = None
+        #: recipe names that are defined but failed to load (a bad recipe file, a name defined
+        #: twice): cross-checks leave them out rather than call them unknown
+        self.unresolved: set[str] = set()
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

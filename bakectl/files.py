@@ -69,6 +69,7 @@ __all__ = [
     "load_orders",
     "load_recipe",
     "load_yaml_mapping",
+    "name_where",
 ]
 
 #: most problems reported for one file: past that it is usually not the file the user meant
@@ -717,7 +718,7 @@ def _ovens(node: _Node, label: str, ctx: _Context) -> tuple[OvenSpec, ...]:
 
 
 def _oven_name_node(item: _Node) -> ScalarEvent | None:
-    """The `name:` value of an item of `ovens:`, if it is there and plain text."""
+    """The `name:` value of a mapping (an item of `ovens:`, a recipe), if it is plain text."""
     if item.__class__ is not _Map:
         return None
     items = item.items
@@ -1017,9 +1018,13 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
 def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
     """The recipe in a recipe file; its `source` is `source`, or the path."""
     ctx = _Context(str(path))
+    named: list[str] = []  # the recipe's name, once known: a broken recipe is still defined
 
     def read(events: _Events) -> Recipe | None:
         node = _read_document(events, ctx, "a recipe (name:, ingredients:, mix_minutes:, oven:)")
+        name = _oven_name_node(node)
+        if name is not None:
+            named.append(name.value)
         got = _read_mapping(node, RECIPE_FIELDS, ctx, "")
         if got is None:
             return None
@@ -1035,7 +1040,26 @@ def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
             return None
         return Recipe(**values, **(oven or {}), steps=steps or (), source=source or str(path))
 
-    return _reading(ctx, path, read, MAX_SMALL_FILE_BYTES)
+    try:
+        return _reading(ctx, path, read, MAX_SMALL_FILE_BYTES)
+    except InputErrors as exc:
+        exc.unresolved.update(named)
+        raise
+
+
+def name_where(path: str | Path) -> Where:
+    """Where the top-level `name:` value of a small YAML file is (a recipe's name), or just
+    the path when that cannot be told. For messages about a file that already loaded."""
+    try:
+        with _open_file(path, _Context(str(path)), MAX_SMALL_FILE_BYTES) as stream:
+            node = yaml.compose(stream, Loader=_Loader)
+    except (_Stop, yaml.YAMLError, OSError):
+        return Where(str(path))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, ScalarNode) and key.value == "name":
+                return Where(str(path), value.start_mark.line + 1, value.start_mark.column + 1)
+    return Where(str(path))
 
 
 def load_bakery(path: str | Path) -> Bakery:
@@ -1090,17 +1114,21 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
 # Checks across files
 
 
-def check_orders(orders: list[Order], recipes: Mapping[str, Recipe], bakery: Bakery) -> None:
+def check_orders(orders: list[Order], recipes: Mapping[str, Recipe], bakery: Bakery | None, *,
+                 unresolved: Collection[str] = ()) -> None:
     """Check that every order's recipe is known, and that some oven is hot enough for it.
 
-    Each problem is reported at the order's `recipe` field.
+    Each problem is reported at the order's `recipe` field. With `bakery` None (it failed to
+    load) only the names are checked; names in `unresolved` (defined, but they failed to load,
+    which is reported already) are not checked at all.
     """
     errors: list[InputError] = []
     problems: dict[str, str | None] = {}  # recipe name -> what is wrong with it, or None
     for order in orders:
         name = order.recipe
         if name not in problems:
-            problems[name] = _recipe_problem(name, recipes, bakery)
+            problems[name] = None if name in unresolved else _recipe_problem(
+                name, recipes, bakery, unresolved)
         problem = problems[name]
         if problem is None:
             continue
@@ -1112,16 +1140,20 @@ def check_orders(orders: list[Order], recipes: Mapping[str, Recipe], bakery: Bak
         raise InputErrors(errors)
 
 
-def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery) -> str | None:
+def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery | None,
+                    unresolved: Collection[str] = ()) -> str | None:
     recipe = recipes.get(name)
     if recipe is None:
         import difflib  # only on this error path
 
-        close = difflib.get_close_matches(name, list(recipes), n=1)
+        names = sorted({*recipes, *unresolved})
+        close = difflib.get_close_matches(name, names, n=1)
         if close:
             return f"unknown recipe {_quote(name)} (did you mean {close[0]!r}?)"
-        known = ", ".join(sorted(recipes)[:10]) or "none"
+        known = ", ".join(names[:10]) or "none"
         return f"unknown recipe {_quote(name)} (known recipes: {known})"
+    if bakery is None:
+        return None
     if not bakery.ovens:
         return "the bakery has no ovens"
     hottest = max(bakery.ovens, key=lambda oven: oven.max_temperature_c)

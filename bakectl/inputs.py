@@ -54,6 +54,7 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
     errors: list[InputError] = []
     bakery_path = bakery_path_for(orders_path, bakery)
     loaded_orders = loaded_bakery = recipes = None
+    unresolved: set[str] = set()
     try:
         loaded_orders = load_orders(orders_path, start=start)
     except InputErrors as exc:
@@ -67,9 +68,12 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
         recipes = collect_recipes(pm, find_recipe_dirs(orders_path, list(recipe_dirs)))
     except InputErrors as exc:
         errors.extend(exc.errors)
-    if loaded_orders and recipes is not None and loaded_bakery is not None:
+        # Recipes that did load still count (None: no recipe could be looked for at all).
+        recipes, unresolved = exc.partial, exc.unresolved
+    # Report what can still be checked: without a bakery, whether each recipe is known.
+    if loaded_orders and recipes is not None:
         try:
-            check_orders(loaded_orders, recipes, loaded_bakery)
+            check_orders(loaded_orders, recipes, loaded_bakery, unresolved=unresolved)
         except InputErrors as exc:
             errors.extend(exc.errors)
     if errors:

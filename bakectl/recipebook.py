@@ -11,8 +11,7 @@ from bakectl.model import Recipe
 def recipe_dirs(orders_path: Path | None, extra: list[Path]) -> list[Path]:
     """Where YAML recipes are looked for, in order (FORMATS.md): beside the orders file, in the
     current directory, then each ``--recipes DIR``. Each folder once."""
-    errors = [InputError(Where(str(d)), "recipe folder not found") for d in extra
-              if not d.is_dir()]
+    errors = [InputError(Where(str(d)), _not_a_folder(d)) for d in extra if not d.is_dir()]
     if errors:
         raise InputErrors(errors)
     candidates = []
@@ -28,17 +27,25 @@ def recipe_dirs(orders_path: Path | None, extra: list[Path]) -> list[Path]:
     return folders
 
 
+def _not_a_folder(path: Path) -> str:
+    if path.exists():
+        return "is a file, not a folder (give the folder that holds recipe files)"
+    return "recipe folder not found"
+
+
 def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     """Every recipe the plugins provide, by name. Python plugins first, then YAML files.
 
     A plugin that raises is reported and skipped; bad recipe files and a name defined twice
-    are input errors."""
+    are input errors. Those InputErrors carry the recipes that did load (``partial``) and the
+    names that are defined but failed (``unresolved``), so that orders can still be checked."""
     caller = pm.hook.bakectl_recipes
     # pluggy calls the last registered first; the built-in YAML plugin is registered first,
     # so this order puts installed plugins before the YAML files, as FORMATS.md says.
     impls = list(reversed(caller.get_hookimpls()))
     recipes: dict[str, Recipe] = {}
     errors: list[InputError] = []
+    unresolved: set[str] = set()
     for impl in impls:
         try:
             # Hooks take only the arguments they name (pluggy's rule).
@@ -46,7 +53,8 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
             provided = provided or []
         except InputErrors as exc:
             errors.extend(exc.errors)
-            continue
+            unresolved |= exc.unresolved
+            provided = exc.partial if isinstance(exc.partial, list) else []
         except Exception as exc:
             pm.fail(impl.plugin_name, exc, "in bakectl_recipes")
             continue
@@ -55,15 +63,51 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
                 recipe = _with_source(recipe, f"plugin {impl.plugin_name}")
             first = recipes.get(recipe.name)
             if first is not None:
-                errors.append(InputError(
-                    Where(recipe.source),
-                    f"recipe {recipe.name!r} is defined twice: in {first.source} "
-                    f"and in {recipe.source}"))
+                errors.append(_defined_twice(first, recipe))
+                unresolved.add(recipe.name)  # which one was meant is for the user to say
                 continue
             recipes[recipe.name] = recipe
     if errors:
-        raise InputErrors(errors)
+        failed = InputErrors(errors)
+        failed.partial = {name: recipe for name, recipe in recipes.items()
+                          if name not in unresolved}
+        failed.unresolved = unresolved
+        raise failed
     return recipes
+
+
+def _defined_twice(first: Recipe, again: Recipe) -> InputError:
+    """The error for a second definition of a recipe: at its `name:` when it is a file, with
+    the first one's place and how to settle it."""
+    here, there = _where(again.source), _where(first.source)
+    return InputError(here, f"recipe {again.name!r} is defined twice: first in {there}, then "
+                            f"{'here' if here.line else 'by ' + again.source}; "
+                            f"{_how_to_settle(first.source, again.source)}")
+
+
+def _where(source: str) -> Where:
+    if Path(source).is_file():
+        from bakectl.files import name_where
+
+        return name_where(source)
+    return Where(source)
+
+
+def _how_to_settle(first: str, again: str) -> str:
+    """What the user can do about two sources of one recipe name."""
+    here = Path("recipes").resolve()
+    files = [Path(source) for source in (first, again) if Path(source).is_file()]
+    if len(files) == 2:
+        from_cwd = [f for f in files if f.parent.resolve() == here]
+        others = [f for f in files if f.parent.resolve() != here]
+        if from_cwd and others and others[0].parent.name == "recipes":
+            # recipes/ beside the orders file and recipes/ in the current directory, both read.
+            home = others[0].parent.parent
+            return (f"both {others[0].parent}/ (beside the orders file) and recipes/ (in the "
+                    f"current directory) are read: run bakectl from {home}/ to use only its "
+                    "recipes, or rename one of the two")
+        return "rename one of the two, or remove one file"
+    return "rename one of the two (a plugin's recipe names are its own; -p no:NAME blocks one)"
 
 
 def _with_source(recipe: Recipe, source: str) -> Recipe:

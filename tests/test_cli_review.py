@@ -59,3 +59,53 @@ def test_two_ovens_with_one_name_are_an_error_at_the_second_naming_the_first(wri
     assert result.stderr.splitlines() == [
         "bakery.yaml:3:12: duplicate oven name 'o1' (first at line 2)",
         "bakery.yaml:3:35: ovens[1].max_temperature_c must be at most 2000, got 3000"]
+
+
+def test_recipes_option_given_a_file_says_it_wants_the_folder(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("validate", "orders.yaml", "--recipes", "recipes/sponge.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("recipes/sponge.yaml: is a file, not a folder (give the folder that"
+                             " holds recipe files)\n")
+    result = run_cli("validate", "orders.yaml", "--recipes", "nowhere", cwd=tmp_path)
+    assert result.stderr == "nowhere: recipe folder not found\n"
+
+
+def test_recipes_defined_twice_point_at_the_second_name_and_say_how_to_settle_it(write,
+                                                                                  tmp_path):
+    # The orders' own folder has recipes/, and so has the folder bakectl runs from.
+    write("shop/recipes/sponge.yaml", RECIPE.format(name="sponge"))
+    write("shop/orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("recipes/sponge.yaml", "# the same name, another cake\n" + RECIPE.format(name="sponge"))
+    result = run_cli("validate", "shop/orders.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "recipes/sponge.yaml:2:7: recipe 'sponge' is defined twice: first in"
+        " shop/recipes/sponge.yaml:1:7, then here; both shop/recipes/ (beside the orders file)"
+        " and recipes/ (in the current directory) are read: run bakectl from shop/ to use only"
+        " its recipes, or rename one of the two\n")
+    # As it says: from the orders' folder, only its own recipes are read.
+    assert run_cli("validate", "orders.yaml", cwd=tmp_path / "shop").returncode == 0
+
+
+def test_orders_are_still_checked_against_the_recipes_that_loaded(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n"
+                        "  - {id: o-2, recipe: madera}\n"  # a typo: must be reported
+                        "  - {id: o-3, recipe: broken}\n"  # its file is wrong: said there
+                        "  - {id: o-4, recipe: unreadable}\n"
+                        "  - {id: o-5, recipe: twice}\n")  # defined twice: said there
+    write("recipes/broken.yaml", "name: broken\ningredients: []\nmix_minutes: soon\n"
+                                 "oven: {temperature_c: 180, bake_minutes: 25}\n")
+    write("recipes/unreadable.yaml", "name: [\n")
+    write("recipes/twice.yaml", RECIPE.format(name="twice"))
+    write("recipes/twice_again.yaml", RECIPE.format(name="twice"))
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "orders.yaml:3:23: unknown recipe 'madera' (did you mean 'madeira'?)"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "recipes/broken.yaml", "recipes/twice_again.yaml", "recipes/unreadable.yaml"], lines
+    # Without a bakery (it failed to load), orders are still checked against the recipes.
+    write("bakery.yaml", "ovens: many\n")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert "orders.yaml:3:23: unknown recipe 'madera'" in result.stderr

@@ -12,7 +12,7 @@ def bakectl_recipes(recipe_dirs: list[Path]):
     from bakectl.errors import InputErrors
     from bakectl.files import load_recipe
 
-    recipes, errors, seen = [], [], set()
+    recipes, errors, seen, unresolved = [], [], set(), set()
     for folder in recipe_dirs:
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
             if path.resolve() in seen:
@@ -22,6 +22,11 @@ def bakectl_recipes(recipe_dirs: list[Path]):
                 recipes.append(load_recipe(path))
             except InputErrors as exc:
                 errors.extend(exc.errors)
+                # The recipe this file defines, by its name, else (unreadable) by the file's.
+                unresolved |= exc.unresolved or {path.stem}
     if errors:
-        raise InputErrors(errors)
+        failed = InputErrors(errors)
+        failed.partial = recipes  # the good files still count: orders are checked against them
+        failed.unresolved = unresolved
+        raise failed
     return recipes
