@@ -374,24 +374,56 @@ def test_progress_is_a_plugin_that_can_be_blocked(write, tmp_path):
     assert (blocked.returncode, blocked.stderr) == (0, "")
 
 
-def test_a_broken_plugin_does_not_stop_help_recipes_or_a_bake(write, tmp_path):
-    write("broken_plugin.py", "import numpy_that_is_not_there\n")
+def installed_on_path(folder, name: str, module: str, source: str) -> None:
+    """An installed plugin, for real: a dist-info with an entry point, on PYTHONPATH."""
+    info = folder / f"bakectl_{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: bakectl-{name}\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[bakectl]\n{name} = {module}\n")
+    (folder / f"{module}.py").write_text(source)
+
+
+def test_a_broken_installed_plugin_does_not_stop_help_recipes_or_a_bake(write, tmp_path):
+    installed_on_path(tmp_path / "site", "broken", "broken_plugin",
+                      "import numpy_that_is_not_there\n")
     write("recipes/sponge.yaml", "name: sponge\ningredients: []\nmix_minutes: 10\n"
                                  "oven: {temperature_c: 180, bake_minutes: 25}\n")
     write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
-    env = {"PYTHONPATH": str(tmp_path), "cwd": tmp_path}
-    line = ("bakectl: plugin 'broken_plugin' failed to load: ModuleNotFoundError: No module "
-            "named 'numpy_that_is_not_there' (disable it with -p no:broken_plugin or "
-            "BAKECTL_DISABLE_PLUGINS=broken_plugin)\n")
-    for args in (["--help"], ["recipes"], ["bake", "orders.yaml", "--simulate", "--no-progress"]):
-        result = run_cli("-p", "broken_plugin", *args, **env)
+    env = {"PYTHONPATH": str(tmp_path / "site"), "cwd": tmp_path,
+           "BAKECTL_LOAD_PLUGINS": "broken"}
+    line = ("bakectl: plugin 'broken' failed to load: ModuleNotFoundError: No module "
+            "named 'numpy_that_is_not_there' (disable it with -p no:broken or "
+            "BAKECTL_DISABLE_PLUGINS=broken)\n")
+    assert (run_cli("--help", **env).returncode, run_cli("--help", **env).stderr) == (0, "")
+    for args in (["recipes"], ["bake", "orders.yaml", "--simulate", "--no-progress"]):
+        result = run_cli(*args, **env)
         assert (result.returncode, result.stderr) == (0, line), args
-    listed = run_cli("-p", "broken_plugin", "plugins", "--json", **env)
-    [broken] = [p for p in json.loads(listed.stdout) if p["name"] == "broken_plugin"]
+    listed = run_cli("plugins", "--json", **env)
+    [broken] = [p for p in json.loads(listed.stdout) if p["name"] == "broken"]
     assert broken["error"].startswith("failed to load: ModuleNotFoundError")
-    strict = run_cli("-p", "broken_plugin", "recipes", BAKECTL_RAISE_PLUGIN_ERRORS="1", **env)
+    # A plugin command builds the plugins once, as the built-in commands do: one warning.
+    served = run_cli("serve", "--recipes", "empty", **{**env, "cwd": tmp_path / "site"})
+    assert served.stderr.count("plugin 'broken' failed to load") == 1, served.stderr
+    strict = run_cli("recipes", BAKECTL_RAISE_PLUGIN_ERRORS="1", **env)
     assert strict.returncode == 2 and strict.stderr.startswith(line)
     assert "Traceback" in strict.stderr  # plugin authors asked for it
+
+
+def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_path):
+    # Asked for by name: going on without it would run something else than was asked.
+    write("broken_plugin.py", "import numpy_that_is_not_there\n")
+    write("orders.yaml", "orders: []\n")
+    line = ("bakectl: -p broken_plugin: cannot import the plugin module: ModuleNotFoundError: "
+            "No module named 'numpy_that_is_not_there'\n")
+    for args in (["--help"], ["plugins"], ["recipes"], ["validate", "orders.yaml"],
+                 ["bake", "orders.yaml", "--simulate"], ["serve"]):
+        result = run_cli("-p", "broken_plugin", *args, PYTHONPATH=str(tmp_path), cwd=tmp_path)
+        assert (result.returncode, result.stderr, result.stdout) == (2, line, ""), args
+    missing = run_cli("-p", "no_such_module", "recipes", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (2, (
+        "bakectl: -p no_such_module: cannot import the plugin module: ModuleNotFoundError: "
+        "No module named 'no_such_module'\n"))
 
 
 def test_plugins_command_lists_builtins_with_their_hooks():

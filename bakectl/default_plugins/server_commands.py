@@ -59,17 +59,17 @@ def serve(
         help="Use N ovens instead of the bakery file's.")] = None,
 ) -> None:
     """Run the bakery as a server: orders over HTTP, delivery orders out (see docs/server.md)."""
-    from bakectl.cli import EXIT_INPUT, State
+    from bakectl.cli import EXIT_INPUT, _plugins
     from bakectl.errors import InputErrors
     from bakectl.inputs import load_bakery
     from bakectl.model import DEFAULT_OVENS, Bakery
-    from bakectl.plugins import PluginError, get_plugin_manager
+    from bakectl.plugins import PluginError
     from bakectl.recipebook import collect_recipes, recipe_dirs
 
     if not speed > 0 or speed == float("inf"):
         raise _fail("--speed: must be a positive number", EXIT_INPUT)
     try:
-        pm = get_plugin_manager(State.plugin_options)
+        pm = _plugins()  # the command line's: each broken plugin is reported once
         found = collect_recipes(pm, recipe_dirs(None, list(recipes or [])))
         # Without a file, no need to load the file parser (nor to have it).
         kitchen = load_bakery(bakery, ovens) if bakery is not None else \
