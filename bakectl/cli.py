@@ -26,8 +26,10 @@ app = typer.Typer(
     epilog="Installed plugins may add commands: `bakectl plugins` lists every plugin.",
 )
 
-#: Exit codes (a contract: see README "Exit codes").
+#: Exit codes (a contract: see README "Exit codes"). EXIT_OUTPUT is sysexits' EX_IOERR;
+#: EXIT_BROKEN_PIPE is what a shell reports for a command killed by SIGPIPE (128 + 13).
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OUTPUT, EXIT_BROKEN_PIPE = 74, 141
 
 
 class State:
@@ -486,12 +488,77 @@ def _plugin_options(argv: list[str]) -> list[str]:
     return options
 
 
+class _OutputFailed(BaseException):
+    """Writing to stdout failed (its OSError is the cause).
+
+    Not an OSError: click turns a broken pipe into exit code 1, which here means "an order
+    failed", and shows other write errors as a traceback; main() decides instead."""
+
+
+class _GuardedStdout:
+    """sys.stdout, but a failure to write it raises _OutputFailed (whoever writes: print, Rich,
+    click); everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _OutputFailed from exc
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _OutputFailed from exc
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _output_failed(stream, exc: OSError) -> int:
+    """Report a failure to write the output; the exit code for it."""
+    import errno
+    import os
+
+    try:  # what is still buffered goes nowhere, so that exiting cannot fail on it again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        return EXIT_BROKEN_PIPE  # the reader went away (`| head`): nothing to say, as cat
+    print(f"bakectl: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    return EXIT_OUTPUT
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     argv = sys.argv[1:] if argv is None else argv
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)
     try:
-        _add_plugin_commands(argv)
-        app(args=argv, prog_name="bakectl")
+        _main(argv)
+    except _OutputFailed as exc:
+        sys.exit(_output_failed(stdout, exc.__cause__))
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str]) -> None:
+    try:
+        try:
+            _add_plugin_commands(argv)
+            app(args=argv, prog_name="bakectl")
+        finally:
+            sys.stdout.flush()  # a write error shows here, not in Python's exit
     except PluginError as exc:
         print(f"bakectl: {exc}", file=sys.stderr)
         from bakectl.plugins import strict

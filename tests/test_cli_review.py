@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from conftest import run_cli
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import cli_env, run_cli
 
 RECIPE = """\
 name: {name}
@@ -109,3 +114,37 @@ def test_orders_are_still_checked_against_the_recipes_that_loaded(write, tmp_pat
     write("bakery.yaml", "ovens: many\n")
     result = run_cli("validate", "orders.yaml", cwd=tmp_path)
     assert "orders.yaml:3:23: unknown recipe 'madera'" in result.stderr
+
+
+def run_to(stdout, *args: str, cwd) -> subprocess.CompletedProcess:
+    """`bakectl ARGS` with its stdout on an open file or pipe end given by the test."""
+    return subprocess.run([sys.executable, "-m", "bakectl", *args], cwd=cwd, env=cli_env(),
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [["bake", "orders.yaml", "--simulate", "--no-progress", "--json"],
+                                  ["bake", "orders.yaml", "--simulate", "--no-progress"],
+                                  ["validate", "orders.yaml"]], ids=["json", "table", "validate"])
+def test_a_reader_that_went_away_is_exit_141_and_no_noise(write, tmp_path, args):
+    # `bakectl ... | head -1`: exit 1 would say an order failed; 141 is what shells report.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    read, written = os.pipe()
+    os.close(read)  # closed before bakectl writes a byte: its first write meets EPIPE
+    try:
+        result = run_to(written, *args, cwd=tmp_path)
+    finally:
+        os.close(written)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("args", [["bake", "orders.yaml", "--simulate", "--json"],
+                                  ["plan", "orders.yaml"], ["--help"]], ids=str)
+def test_stdout_that_cannot_be_written_is_one_line_and_exit_74(write, tmp_path, args):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    with open("/dev/full", "w") as full:
+        result = run_to(full, *args, cwd=tmp_path)
+    assert result.returncode == 74, result.stderr
+    assert result.stderr.splitlines()[-1:] == [
+        "bakectl: cannot write the output: No space left on device"]
+    assert "Traceback" not in result.stderr
