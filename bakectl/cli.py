@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from bakectl import __version__
 from bakectl.errors import PluginError
+
+
+class Command(TyperCommand):
+    """A typer command whose usage line names arguments as the help texts do (``ORDERS``):
+    recent typer versions write a required argument as ``{ORDERS}``."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
 
 app = typer.Typer(
     name="bakectl",
@@ -89,7 +100,8 @@ def _positive(value: float) -> float:
     return value
 
 
-OrdersArg = Annotated[Path, typer.Argument(help="The orders file (YAML).",
+# metavar: typer would show `orders`; the help texts say ORDERS.
+OrdersArg = Annotated[Path, typer.Argument(metavar="ORDERS", help="The orders file (YAML).",
                                            show_default=False)]
 BakeryOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--bakery", metavar="FILE", help="Bakery file [default: bakery.yaml beside ORDERS, "
@@ -121,7 +133,7 @@ def _policy(name: str | None, inputs):
     return make_policy(name, inputs.orders, inputs.recipes, inputs.bakery)
 
 
-@app.command()
+@app.command(cls=Command)
 def bake(
     orders: OrdersArg,
     bakery: BakeryOpt = None,
@@ -308,7 +320,7 @@ def _print_summary(report: dict) -> None:
                       f"{cake['error']}", markup=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def plan(
     orders: OrdersArg,
     bakery: BakeryOpt = None,
@@ -351,7 +363,7 @@ def plan(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(orders: OrdersArg, bakery: BakeryOpt = None, recipes: RecipesOpt = None) -> None:
     """Check the orders, bakery and recipes as `bake` would, without baking anything."""
     pm = _plugins()
@@ -361,7 +373,7 @@ def validate(orders: OrdersArg, bakery: BakeryOpt = None, recipes: RecipesOpt = 
           f"{len(inputs.bakery.ovens)} ovens, {len(inputs.recipes)} recipes: OK")
 
 
-@app.command("recipes")
+@app.command("recipes", cls=Command)
 def list_recipes(
     recipes: RecipesOpt = None,
     orders: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -413,7 +425,7 @@ def _process(recipe) -> str:
     return " → ".join(words)
 
 
-@app.command("plugins")
+@app.command("plugins", cls=Command)
 def list_plugins(json_report: JsonOpt = False) -> None:
     """List every plugin: built-in and installed, its version, its hooks, any failure."""
     pm = _plugins()

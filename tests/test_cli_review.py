@@ -148,3 +148,13 @@ def test_stdout_that_cannot_be_written_is_one_line_and_exit_74(write, tmp_path, 
     assert result.stderr.splitlines()[-1:] == [
         "bakectl: cannot write the output: No space left on device"]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["bake", "plan", "validate", "submit"])
+def test_usage_names_the_orders_file_orders_as_the_help_texts_do(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Usage: bakectl {command} [OPTIONS] ORDERS"
+    assert any(line.lstrip().startswith("ORDERS") for line in lines[1:]), result.stdout
+    assert "{" not in lines[0] and "orders <path>" not in result.stdout

@@ -98,7 +98,8 @@ def serve(
 
 
 def submit(
-    orders: Annotated[Path, typer.Argument(help="The orders file (YAML).", show_default=False)],
+    orders: Annotated[Path, typer.Argument(metavar="ORDERS", help="The orders file (YAML).",
+                                           show_default=False)],
     server: ServerOpt = DEFAULT_SERVER,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -150,5 +151,7 @@ def watch(
 
 @hookimpl
 def bakectl_commands(app: typer.Typer) -> None:
+    from bakectl.cli import Command
+
     for command in (serve, submit, status, watch):
-        app.command()(command)
+        app.command(cls=Command)(command)
