@@ -297,8 +297,11 @@ def _print_summary(report: dict) -> None:
     for cake in report["cakes"]:
         if cake["oven"] and cake["oven"] not in ovens_by_order.setdefault(cake["order"], []):
             ovens_by_order[cake["order"]].append(cake["oven"])
-    table = Table(title=f"bakectl {report['mode']} run · policy {report['policy']} · "
-                        f"makespan {report['makespan_minutes']:.1f} min")
+    interrupted = report.get("interrupted")
+    title = f"bakectl {report['mode']} run · policy {report['policy']} · "
+    # An interrupted run has no makespan yet: say what it is instead.
+    title += "interrupted" if interrupted else f"makespan {report['makespan_minutes']:.1f} min"
+    table = Table(title=title)
     for column in ("order", "cakes", "ovens", "finished", "due", "late"):
         table.add_column(column)
     for order in report["orders"]:
@@ -312,8 +315,9 @@ def _print_summary(report: dict) -> None:
     out = console(sys.stdout)
     out.print(table)
     s = report["summary"]
-    out.print(f"{s['delivered']}/{s['orders']} orders delivered, {s['failed']} failed, "
-              f"{s['late']} late; {s['cakes']} cakes in {report['wall_seconds']:g} s")
+    out.print(f"{'interrupted: ' if interrupted else ''}{s['delivered']}/{s['orders']} orders "
+              f"delivered, {s['failed']} failed, {s['late']} late; {s['cakes']} cakes in "
+              f"{report['wall_seconds']:g} s" + ("; carry on with --resume" if interrupted else ""))
     for cake in report["cakes"]:
         if cake["status"] == "failed":
             out.print(f"failed: {cake['order']} #{cake['index']} {cake['recipe']}: "

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -158,3 +160,32 @@ def test_usage_names_the_orders_file_orders_as_the_help_texts_do(command):
     assert lines[0] == f"Usage: bakectl {command} [OPTIONS] ORDERS"
     assert any(line.lstrip().startswith("ORDERS") for line in lines[1:]), result.stdout
     assert "{" not in lines[0] and "orders <path>" not in result.stdout
+
+
+def test_an_interrupted_run_does_not_look_finished(write, tmp_path):
+    # One oven, real time: the first cake bakes for an hour of wall time; Ctrl-C meanwhile.
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge").replace(
+        "mix_minutes: 10", "mix_minutes: 0").replace("temperature_c: 180", "temperature_c: 20")
+        .replace("bake_minutes: 25", "bake_minutes: 60"))
+    write("bakery.yaml", "ovens: 1\n")
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n  - {id: o-2, recipe: sponge}\n")
+    process = subprocess.Popen([sys.executable, "-m", "bakectl", "bake", "orders.yaml",
+                                "--speed", "1", "--grace", "0"], cwd=tmp_path, env=cli_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if ": baking in " in line:
+            break
+    else:
+        process.kill()
+        raise AssertionError("the bake never started: " + "".join(seen))
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    progress = [line for line in err.splitlines() if line.startswith("[")]
+    assert re.fullmatch(r"\[ +\d+\.\d min\] interrupted at minute \d+\.\d: 0/2 orders "
+                        r"delivered, carry on with --resume", progress[-1]), err
+    assert "done:" not in err
+    assert "interrupted" in out.splitlines()[0] and "makespan" not in out  # the table's title
+    assert "interrupted: 0/2 orders delivered" in out and "carry on with --resume" in out

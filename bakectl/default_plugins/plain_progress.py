@@ -44,7 +44,13 @@ class PlainProgress:
         self._say(f"{_stamp(order.done_minutes)} order {order.order.id} delivered{late}")
 
     @hookimpl
-    def bakectl_run_finished(self, report):
+    def bakectl_run_finished(self, kitchen, report):
         s = report["summary"]
+        if report.get("interrupted"):
+            # Not the makespan: the run stopped now, with cakes unfinished.
+            minute = kitchen.clock.now()
+            self._say(f"{_stamp(minute)} interrupted at minute {minute:.1f}: "
+                      f"{s['delivered']}/{s['orders']} orders delivered, carry on with --resume")
+            return
         self._say(f"{_stamp(report['makespan_minutes'])} done: {s['delivered']}/{s['orders']} "
                   f"orders delivered, {s['failed']} failed, {s['late']} late")
