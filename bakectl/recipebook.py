@@ -28,8 +28,10 @@ def recipe_dirs(orders_path: Path | None, extra: list[Path]) -> list[Path]:
 
 
 def _not_a_folder(path: Path) -> str:
-    if path.exists():
+    if path.is_file():
         return "is a file, not a folder (give the folder that holds recipe files)"
+    if path.exists():
+        return "is not a folder (give the folder that holds recipe files)"
     return "recipe folder not found"
 
 
