@@ -90,8 +90,12 @@ def run_bare_server() -> None:
     sock.listen(2048)
     print(f"bare: listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr,
           flush=True)
+    # loop="asyncio": bakectl serve runs its kitchen's asyncio loop, and uvicorn's "auto" would
+    # give the bare endpoint uvloop wherever it happens to be installed (about 25% less CPU
+    # per request here, an unfair advantage).
     config = uvicorn.Config(bare_app(), log_config=None, access_log=False, lifespan="off",
-                            server_header=False, proxy_headers=False, backlog=2048)
+                            server_header=False, proxy_headers=False, backlog=2048,
+                            loop="asyncio")
     uvicorn.Server(config).run(sockets=[sock])
 
 
