@@ -90,8 +90,12 @@ def run_bare_server() -> None:
     sock.listen(2048)
     print(f"bare: listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr,
           flush=True)
+    # loop="asyncio": bakectl serve runs its kitchen's asyncio loop, and uvicorn's "auto" would
+    # give the bare endpoint uvloop wherever it happens to be installed (about 25% less CPU
+    # per request here, an unfair advantage).
     config = uvicorn.Config(bare_app(), log_config=None, access_log=False, lifespan="off",
-                            server_header=False, proxy_headers=False, backlog=2048)
+                            server_header=False, proxy_headers=False, backlog=2048,
+                            loop="asyncio")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -128,6 +132,15 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- load generators ------------------------------------------------------------------------
@@ -236,11 +249,20 @@ def main(argv: list[str] | None = None) -> dict:
                 load(url, min(2.0, args.duration), args.connections, folder)
             rounds: dict[str, list[dict]] = {"bare": [], "durable": []}
             for _ in range(args.rounds):
-                for name, url in (("bare", bare_url), ("durable", durable_url)):
-                    rounds[name].append(load(url, args.duration, args.connections, folder))
+                for name, proc, url in (("bare", bare, bare_url),
+                                        ("durable", durable, durable_url)):
+                    # The server's CPU time per request: steadier than req/s on a shared machine.
+                    began = cpu_seconds(proc.pid)
+                    run = load(url, args.duration, args.connections, folder)
+                    ended = cpu_seconds(proc.pid)
+                    run["cpu_us"] = None if began is None else \
+                        (ended - began) / max(1, run["requests"]) * 1e6
+                    rounds[name].append(run)
             for name, runs in rounds.items():
                 results[name] = {key: statistics.median(r[key] for r in runs)
                                  for key in ("rps", "p50_ms", "p99_ms")}
+                if all(r["cpu_us"] is not None for r in runs):
+                    results[name]["cpu_us"] = round(statistics.median(r["cpu_us"] for r in runs))
                 results[name]["worst_p99_ms"] = max(r["p99_ms"] for r in runs)
                 results[name]["ok"] = sum(r["ok"] for r in runs)
                 results[name]["requests"] = sum(r["requests"] for r in runs)
@@ -269,11 +291,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"client {client}, {args.connections} connections, {args.rounds} rounds of "
               f"{args.duration:g} s each; medians")
         print(f"{'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'worst p99':>10} "
-              f"{'2xx':>8}")
+              f"{'2xx':>8} {'server CPU µs/req':>18}")
         for name in ("bare", "durable"):
             r = results[name]
             print(f"{name:<10} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-                  f"{r['worst_p99_ms']:>10.2f} {r['ok']:>8}")
+                  f"{r['worst_p99_ms']:>10.2f} {r['ok']:>8} {r.get('cpu_us', '?'):>18}")
         print(f"durable / bare = {results['ratio']:.2f} (rounds: "
               f"{', '.join(f'{x:.2f}' for x in results['ratios'])}); "
               f"{results.get('writes_per_commit', '?')} writes per fsync; "

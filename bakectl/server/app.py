@@ -28,6 +28,8 @@ from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem
 MAX_BODY_BYTES = 64 * 1024
 
 PROBLEM = "application/problem+json"
+#: json.dumps(..., ensure_ascii=False) without building an encoder for every answer
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 413: "Content Too Large", 422: "Unprocessable Content",
            500: "Internal Server Error", 503: "Service Unavailable"}
@@ -38,12 +40,12 @@ def problem(status: int, detail: str, *, errors: list[Problem] = (), headers=Non
             "detail": detail}
     if errors:
         body["errors"] = [{"field": p.field, "message": p.message} for p in errors]
-    return Response(json.dumps(body, ensure_ascii=False), status, headers=headers,
+    return Response(_encode(body), status, headers=headers,
                     media_type=PROBLEM)
 
 
 def json_response(body, status: int = 200, headers=None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status, headers=headers,
+    return Response(_encode(body), status, headers=headers,
                     media_type="application/json")
 
 

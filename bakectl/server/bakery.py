@@ -96,6 +96,8 @@ class BakeryService:
         self._hurry = False
         self._origin = time.time()
         self._finished = asyncio.Event()
+        #: what check_order found about each recipe (recipes and ovens never change here)
+        self._recipe_checks: dict[str, list] = {}
 
     # -- time: bakery minutes of the running kitchen <-> wall-clock time ----------------------
 
@@ -170,7 +172,8 @@ class BakeryService:
         """Store an order durably and start it; the first answer (for a repeated key too)."""
         if not self.accepting:
             raise Unavailable("the bakery is closing: not taking orders")
-        request = check_order(data, self.recipes, self.kitchen.bakery)
+        request = check_order(data, self.recipes, self.kitchen.bakery,
+                              known=self._recipe_checks)
         now = time.time()
         if request.due_at is not None:
             due_at = request.due_at.astimezone(dt.UTC).isoformat(timespec="milliseconds")

@@ -58,6 +58,9 @@ FINAL = ("delivered", "failed", "cancelled")
 _ORDER_COLUMNS = ("seq, id, recipe, quantity, due_at, customer, priority, status, created_at, "
                   "finished_at, cakes")
 _DELIVERY_COLUMNS = "seq, order_id, customer, recipe, cakes, ready_at, notified"
+_INSERT_ORDER = ("INSERT INTO orders (id, recipe, quantity, due_at, customer, priority, status, "
+                 "created_at, idempotency_key, request_hash) "
+                 "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)")
 
 
 class StoreError(Exception):
@@ -202,22 +205,23 @@ class Store:
         the same request: (False, the first row). Raises DuplicateOrder or KeyReused."""
 
         def job(conn):
-            if key is not None:
-                first = conn.execute(f"SELECT {_ORDER_COLUMNS}, request_hash FROM orders "
-                                     "WHERE idempotency_key = ?", (key,)).fetchone()
-                if first is not None:
-                    if first.pop("request_hash") != digest:
-                        raise KeyReused("this Idempotency-Key was used for a different order")
-                    return False, first
+            # The insert first: keys and ids are UNIQUE, so only a refused insert needs to
+            # look for the first request with this key (a new key costs no extra lookup).
             try:
-                cursor = conn.execute(
-                    "INSERT INTO orders (id, recipe, quantity, due_at, customer, priority, "
-                    "status, created_at, idempotency_key, request_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
-                    (order["id"], order["recipe"], order["quantity"], order["due_at"],
-                     order["customer"], order["priority"], order["created_at"], key, digest))
+                cursor = conn.execute(_INSERT_ORDER, (
+                    order["id"], order["recipe"], order["quantity"], order["due_at"],
+                    order["customer"], order["priority"], order["created_at"], key, digest))
             except sqlite3.IntegrityError:
-                raise DuplicateOrder(f"order {order['id']!r} already exists") from None
+                first = None
+                if key is not None:
+                    first = conn.execute(f"SELECT {_ORDER_COLUMNS}, request_hash FROM orders "
+                                         "WHERE idempotency_key = ?", (key,)).fetchone()
+                if first is None:
+                    raise DuplicateOrder(f"order {order['id']!r} already exists") from None
+                if first.pop("request_hash") != digest:
+                    raise KeyReused("this Idempotency-Key was used for a different order"
+                                    ) from None
+                return False, first
             return True, {**order, "seq": cursor.lastrowid, "status": "queued",
                           "finished_at": None, "cakes": None}
 
