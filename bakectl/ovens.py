@@ -79,6 +79,10 @@ class Oven:
         self.strikes = 0
         #: why the oven left the pool (its last fault), or None while it works
         self.broken: str | None = None
+        #: the bakery minute the oven's last operation ended. In simulated time a blocking call
+        #: runs inline and returns before its minutes pass on the loop, so the oven is still
+        #: busy until then: `_Exclusive` refuses work before it, as a held lock does for real.
+        self.busy_until = float("-inf")
         self._in_use = threading.Lock()
 
     def can_bake(self, recipe: Recipe) -> bool:
@@ -150,6 +154,9 @@ class Oven:
 class _Exclusive:
     """``with oven._exclusive(activity)``: hold the oven or fail with OvenBusyError.
 
+    Busy means: another thread holds the oven (real time), or its last operation has not
+    ended yet on the clock (simulated time: `Oven.busy_until`).
+
     A small class rather than a generator-based context manager: entered twice per cake."""
 
     __slots__ = ("oven", "activity")
@@ -162,11 +169,17 @@ class _Exclusive:
         oven = self.oven
         if not oven._in_use.acquire(blocking=False):
             raise OvenBusyError(f"{oven.name} is already {oven.activity}")
+        if oven.clock.now() < oven.busy_until:
+            oven._in_use.release()
+            raise OvenBusyError(f"{oven.name} is busy until minute {oven.busy_until:g}")
         oven.activity = self.activity
 
     def __exit__(self, *exc_info) -> None:
-        self.oven.activity = None
-        self.oven._in_use.release()
+        oven = self.oven
+        oven.activity = None
+        # In simulated time now() includes the minutes this inline call has blocked.
+        oven.busy_until = oven.clock.now()
+        oven._in_use.release()
 
 
 class Waiter:

@@ -166,6 +166,30 @@ def test_an_oven_bakes_one_cake_at_a_time():
     thread.join(5)
 
 
+def test_a_simulated_oven_also_bakes_one_cake_at_a_time():
+    # In simulated time a bake runs inline and its minutes pass afterwards: the oven must stay
+    # busy until they have, as a real oven's thread holds it (the test above).
+    from bakectl.model import Cake, Mixture
+
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock), clock)
+    mixture = Mixture(SPONGE, INGREDIENTS)
+
+    async def main():
+        at_once = await asyncio.gather(run_in_background(oven.bake, mixture),
+                                       run_in_background(oven.bake, mixture),
+                                       run_in_background(oven.configure, MADEIRA),
+                                       return_exceptions=True)
+        later = await run_in_background(oven.bake, mixture)  # minute 25: free again
+        return at_once, later
+
+    (first, second, configure), later = run_in_foreground(main(), clock=clock)
+    assert isinstance(first, Cake) and (first.bake_start, first.bake_end) == (0.0, 25.0)
+    assert isinstance(second, OvenBusyError) and isinstance(configure, OvenBusyError)
+    assert (later.bake_start, later.bake_end) == (25.0, 50.0)
+    assert oven.bakes == 2
+
+
 def test_baking_before_configuring_is_refused():
     oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()), SimulatedClock())
     from bakectl.model import Mixture
