@@ -236,6 +236,26 @@ def test_a_cake_whose_bake_raises_fails_only_its_order(clock_factory):
     assert report["summary"] == {"orders": 3, "delivered": 2, "failed": 1, "late": 0, "cakes": 6}
 
 
+@pytest.mark.parametrize("clock_factory", [SimulatedClock, lambda: RealClock(60000)],
+                         ids=["simulated", "real"])
+def test_a_clock_can_run_one_batch_after_another(clock_factory):
+    # Each run stops its clock at the end (clock.stopping): the next run starts it again.
+    from bakectl.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(DriverPlugin(FailingDriver), name="failing-driver")
+    clock = clock_factory()
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1)]
+    for _ in range(2):
+        report = bake_orders(orders, RECIPES, Bakery.default(2), clock, plugins=pm)
+        assert not report["interrupted"]
+        cakes = {(c["order"], c["index"]): c for c in report["cakes"]}
+        assert cakes["o-1", 1]["status"] == cakes["o-1", 2]["status"] == "baked"
+        # The failing madeira fails as itself, not as "the bakery is shutting down".
+        assert cakes["o-2", 1]["status"] == "failed"
+        assert "the oven door jammed" in cakes["o-2", 1]["error"]
+
+
 def test_a_mixer_limit_serialises_mixing():
     bakery = Bakery(Bakery.default(3).ovens, mixers=1)
     orders = [Order("o-1", "sponge", 3)]
