@@ -84,6 +84,10 @@ class Oven:
         #: busy until then: `_Exclusive` refuses work before it, as a held lock does for real.
         self.busy_until = float("-inf")
         self._in_use = threading.Lock()
+        # A callback for the thread whose work ends next (see `call_when_idle`), and the lock
+        # that makes "is it still working?" and "it has finished" one step each.
+        self._when_idle = None
+        self._handoff = threading.Lock()
 
     def can_bake(self, recipe: Recipe) -> bool:
         return recipe.temperature_c <= self.spec.max_temperature_c
@@ -143,6 +147,15 @@ class Oven:
         if self.strikes >= BROKEN_AFTER:
             self.broken = f"{fault}" or type(fault).__name__
 
+    def call_when_idle(self, callback) -> bool:
+        """If a background thread is still working the oven, arrange for `callback()` to be
+        called from that thread once it has finished, and return True; else return False."""
+        with self._handoff:
+            if not self._in_use.locked():
+                return False
+            self._when_idle = callback
+            return True
+
     def _exclusive(self, activity: str) -> _Exclusive:
         # One thing at a time, enforced: a second caller fails loudly instead of overlapping.
         return _Exclusive(self, activity)
@@ -179,7 +192,11 @@ class _Exclusive:
         oven.activity = None
         # In simulated time now() includes the minutes this inline call has blocked.
         oven.busy_until = oven.clock.now()
-        oven._in_use.release()
+        with oven._handoff:
+            oven._in_use.release()
+            when_idle, oven._when_idle = oven._when_idle, None
+        if when_idle is not None:
+            when_idle()
 
 
 class Waiter:
@@ -340,6 +357,30 @@ class OvenPool:
             free.insert(at, oven)
         self._dispatch_soon()
 
+    def give_back(self, oven: Oven) -> None:
+        """Release `oven` once the work it is doing in the background has ended.
+
+        Normally it has: the cake awaited it. A cake stopped while its oven heats or bakes
+        (a cancelled order, Ctrl-C) leaves the oven working in a thread, or in simulated time
+        busy until `oven.busy_until`: it is free for the next cake only after that."""
+        clock = oven.clock
+        if clock.simulated:
+            if oven.busy_until > clock.now():
+                asyncio.get_running_loop().call_at(oven.busy_until, self.release, oven)
+                return
+        elif oven._in_use.locked():
+            loop = asyncio.get_running_loop()
+
+            def hand_back() -> None:  # in the oven's thread, as its work ends
+                try:
+                    loop.call_soon_threadsafe(self.release, oven)
+                except RuntimeError:
+                    pass  # the loop has closed: the run is over, nobody needs the oven
+
+            if oven.call_when_idle(hand_back):
+                return
+        self.release(oven)
+
     def cake_finished(self, cake) -> None:
         """`cake` needs no oven any more; a policy that planned one for it stops waiting."""
         forget = getattr(self.policy, "forget", None)
@@ -404,4 +445,4 @@ class _OvenLease:
         return self.pool.acquire(self.cake, self.recipe, self)
 
     async def __aexit__(self, *exc_info) -> None:
-        self.pool.release(self.oven)
+        self.pool.give_back(self.oven)

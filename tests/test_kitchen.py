@@ -282,6 +282,34 @@ def test_pool_gives_an_oven_back_when_its_waiter_is_cancelled():
     assert run_in_foreground(main(), clock=clock) is oven
 
 
+@pytest.mark.parametrize("clock_factory", [SimulatedClock, lambda: RealClock(6000)],
+                         ids=["simulated", "real"])
+def test_a_cake_stopped_mid_preheat_frees_its_oven_only_once_the_oven_is_done(clock_factory):
+    # One oven. The sponge takes it at 10 and preheats 20 -> 180 until 26; its order is
+    # cancelled meanwhile. The oven goes on heating in the background: the madeira (mixed at
+    # 12) must get it only then, not fail with OvenBusyError.
+    from bakectl.kitchen import Kitchen
+
+    clock = clock_factory()
+    kitchen = Kitchen(Bakery.default(1), clock)
+
+    async def main():
+        async with kitchen.open():
+            sponge = kitchen.add_order(Order("o-1", "sponge"), SPONGE).cakes[0]
+            madeira = kitchen.add_order(Order("o-2", "madeira"), MADEIRA).cakes[0]
+            while sponge.stage != "preheating":
+                await clock.sleep(1)
+            await clock.sleep(1)
+            assert kitchen.cancel_order("o-1", in_oven=True)
+        return sponge, madeira
+
+    sponge, madeira = run_in_foreground(main(), clock=clock)
+    assert sponge.status is None and kitchen.orders[0].status == "cancelled"
+    assert madeira.status == "baked", madeira.error
+    if clock.simulated:
+        assert (madeira.oven_start, madeira.bake_start) == (26.0, 30.0)  # 180 -> 160: 4 min
+
+
 def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
               for k in range(200)]
