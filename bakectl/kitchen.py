@@ -130,6 +130,15 @@ def _for_bake(recipe: Recipe, step: Bake) -> Recipe:
                    steps=())
 
 
+def check_recipes(orders: Iterable[Order], recipes: dict[str, Recipe]) -> None:
+    """Raise ValueError naming the first order whose recipe is not in `recipes`."""
+    for order in orders:
+        if order.recipe not in recipes:
+            known = ", ".join(sorted(recipes)) or "none"
+            raise ValueError(f"order {order.id!r}: unknown recipe {order.recipe!r} "
+                             f"(recipes: {known})")
+
+
 class Kitchen:
     """Everything the cakes share: the clock, the mixers, the oven pool, and the record of
     what happened, written to the journal (if any) and then announced to plugins.
@@ -220,7 +229,11 @@ class Kitchen:
         self.journal.write(record)
 
     async def run(self, orders: Iterable[Order], recipes: dict[str, Recipe]) -> list[OrderRecord]:
-        """Make every cake of every order concurrently; return when all are done or failed."""
+        """Make every cake of every order concurrently; return when all are done or failed.
+
+        An order for a recipe not in `recipes` is a ValueError, before any cake starts."""
+        orders = list(orders)
+        check_recipes(orders, recipes)
         async with self.open():
             for order in orders:
                 self.add_order(order, recipes[order.recipe])
@@ -400,11 +413,14 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
     bakes in an oven `grace` seconds to finish, the second stops at once; the report covers
-    what was done, with ``"interrupted": true``. With a `journal` (bakectl.journal.Journal),
+    what was done, with ``"interrupted": true``. An order for a recipe not in `recipes` is a
+    ValueError, raised before anything starts. With a `journal` (bakectl.journal.Journal),
     every change is recorded there first, and cakes it says an earlier run baked are not
     baked again: the run's clock carries on from the journal's last minute."""
     from bakectl.plugins import PluginError, notifier, oven_driver
 
+    orders = list(orders)
+    check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
     driver = oven_driver(plugins, clock)
     restored = journal.restored if journal is not None else None
     if restored is not None:

@@ -256,6 +256,19 @@ def test_a_clock_can_run_one_batch_after_another(clock_factory):
         assert "the oven door jammed" in cakes["o-2", 1]["error"]
 
 
+def test_an_order_for_an_unknown_recipe_is_refused_before_any_cake_starts():
+    from bakectl.kitchen import Kitchen
+
+    orders = [Order("o-1", "sponge"), Order("x", "nope")]
+    with pytest.raises(ValueError, match="order 'x': unknown recipe 'nope'"):
+        bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock())
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+    with pytest.raises(ValueError, match="order 'x': unknown recipe 'nope'"):
+        run_in_foreground(kitchen.run(iter(orders), RECIPES), clock=clock)
+    assert kitchen.cakes == []
+
+
 def test_a_mixer_limit_serialises_mixing():
     bakery = Bakery(Bakery.default(3).ovens, mixers=1)
     orders = [Order("o-1", "sponge", 3)]
