@@ -389,8 +389,9 @@ class Kitchen:
         record = self._orders_by_id[cake.order]
         record.finished += 1
         if record.finished == len(record.cakes):
-            record.done_minutes = max((c.bake_end or 0.0) for c in record.cakes)
             failed = any(c.status == "failed" for c in record.cakes)
+            # Done when its last cake came out of the oven; a failed order never was.
+            record.done_minutes = None if failed else max(c.bake_end for c in record.cakes)
             record.status = "failed" if failed else "delivered"
             if not failed:
                 if self.journal is not None:

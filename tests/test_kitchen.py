@@ -269,6 +269,19 @@ def test_an_order_for_an_unknown_recipe_is_refused_before_any_cake_starts():
     assert kitchen.cakes == []
 
 
+def test_only_a_delivered_order_has_a_done_minute():
+    from bakectl.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(DriverPlugin(FailingDriver), name="failing-driver")
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1)]
+    report = bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock(), plugins=pm)
+    by_id = {o["id"]: o for o in report["orders"]}
+    assert by_id["o-2"]["status"] == "failed" and by_id["o-2"]["done_minutes"] is None
+    last = max(c["bake_end"] for c in report["cakes"] if c["order"] == "o-1")
+    assert by_id["o-1"]["status"] == "delivered" and by_id["o-1"]["done_minutes"] == last
+
+
 def test_a_mixer_limit_serialises_mixing():
     bakery = Bakery(Bakery.default(3).ovens, mixers=1)
     orders = [Order("o-1", "sponge", 3)]
