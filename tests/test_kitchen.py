@@ -347,6 +347,42 @@ def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     check_schedule(first, ovens=4)
 
 
+def test_run_in_foreground_owns_and_waits_for_what_it_starts_in_the_background():
+    clock = SimulatedClock()
+    done = []
+
+    async def later():
+        await clock.sleep(5)
+        done.append(clock.now())
+
+    async def main():
+        run_in_background(later())  # not awaited here: run_in_foreground owns it
+        return "main"
+
+    assert run_in_foreground(main(), clock=clock) == "main"
+    assert done == [5.0]
+
+
+def test_run_in_foreground_raises_the_foregrounds_own_exception_as_itself():
+    async def main():
+        raise ValueError("no flour")
+
+    with pytest.raises(ValueError, match="no flour"):
+        run_in_foreground(main(), clock=SimulatedClock())
+
+
+def test_run_in_background_outside_any_task_group_is_refused_not_orphaned():
+    async def later():
+        return 1
+
+    async def main():
+        with pytest.raises(RuntimeError, match="needs an owner"):
+            run_in_background(later())
+        return "checked"
+
+    assert asyncio.run(main()) == "checked"
+
+
 def test_a_state_where_nothing_can_progress_is_a_deadlock_error():
     from bakectl.errors import DeadlockError
 
