@@ -89,7 +89,7 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
             bakes.append(await bake(kitchen, cake, mixture, step))
     baked = bakes[0] if len(bakes) == 1 else Cake(
         recipe, bakes[-1].oven, bakes[-1].temperature_c, bakes[0].bake_start, bakes[-1].bake_end)
-    kitchen.stage(cake, "baked", baked)
+    kitchen.stage(cake, "baked", baked=baked)
     return baked
 
 
@@ -102,10 +102,10 @@ async def bake(kitchen: Kitchen, cake: CakeRecord, mixture: Mixture, step: Bake)
     async with kitchen.ovens.oven_for(cake, recipe) as oven:
         oven_start = kitchen.clock.now()
         # ...then configure it for our recipe: one temperature at a time, changing it takes time
-        kitchen.stage(cake, "preheating", oven)
+        kitchen.stage(cake, "preheating", oven=oven)
         await run_in_background(oven.configure, recipe)
         # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
-        kitchen.stage(cake, "baking", oven)
+        kitchen.stage(cake, "baking", oven=oven)
         baked = await run_in_background(oven.bake, Mixture(recipe, mixture.ingredients))
     cake.steps.append(StepRecord("bake", "baking", baked.bake_start, baked.bake_end,
                                  oven=baked.oven, oven_start=oven_start,
@@ -189,10 +189,11 @@ class Kitchen:
             return contextlib.nullcontext()
         return self._mixers
 
-    def stage(self, cake: CakeRecord, stage: str, where: Oven | Cake | None = None) -> None:
-        """Record that `cake` entered `stage` now (at `where`: its oven, or once baked the
-        cake, which knows when the oven really baked it) and tell the plugins."""
-        oven = where
+    def stage(self, cake: CakeRecord, stage: str, *, oven: Oven | None = None,
+              baked: Cake | None = None) -> None:
+        """Record that `cake` entered `stage` now and tell the plugins. `oven`: the oven it
+        preheats or bakes in; `baked`: once baked, the cake as the oven made it (which knows
+        when the oven really baked it)."""
         now = self.clock.now()
         cake.stage = stage
         if stage == "mixing":
@@ -206,15 +207,16 @@ class Kitchen:
             cake.bake_start = now
             cake.temperature_c = oven.temperature_c
         elif stage == "baked":
-            cake.bake_start, cake.bake_end = where.bake_start, where.bake_end
+            cake.bake_start, cake.bake_end = baked.bake_start, baked.bake_end
             cake.status = "baked"
             cake.error = None  # a failed try that was retried is not why anything failed
         if self.journal is not None:
-            self._journal_stage(cake, stage, now, where)
+            self._journal_stage(cake, stage, now, baked)
         if self._on_stage is not None:
             self._on_stage(cake=cake, stage=stage, minute=now)
 
-    def _journal_stage(self, cake: CakeRecord, stage: str, now: float, where) -> None:
+    def _journal_stage(self, cake: CakeRecord, stage: str, now: float,
+                       baked: Cake | None) -> None:
         # Written (and synced) before anyone hears of the change: see bakectl/journal.py.
         record = {"event": stage, "m": round(now, 6), "order": cake.order, "index": cake.index}
         if stage == "preheating":
@@ -222,7 +224,7 @@ class Kitchen:
         elif stage == "baked":
             for name in BAKED_FIELDS[:-1]:
                 record[name] = getattr(cake, name)
-            record["bake_minutes"] = where.recipe.bake_minutes
+            record["bake_minutes"] = baked.recipe.bake_minutes
             record["steps"] = [dataclasses.asdict(step) for step in cake.steps]
         elif stage in ("failed", "retrying"):
             record["error"] = cake.error

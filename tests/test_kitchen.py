@@ -336,6 +336,26 @@ def test_a_cake_stopped_mid_preheat_frees_its_oven_only_once_the_oven_is_done(cl
         assert (madeira.oven_start, madeira.bake_start) == (26.0, 30.0)  # 180 -> 160: 4 min
 
 
+def test_kitchen_stage_is_told_the_oven_and_the_baked_cake_by_name():
+    from bakectl.kitchen import Kitchen
+    from bakectl.model import Cake
+    from bakectl.report import CakeRecord
+
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+    oven = kitchen.ovens.ovens[0]
+    record = CakeRecord("o-1", "sponge", 1)
+
+    async def main():
+        kitchen.stage(record, "preheating", oven=oven)
+        kitchen.stage(record, "baking", oven=oven)
+        kitchen.stage(record, "baked", baked=Cake(SPONGE, oven.name, 180, 16.0, 41.0))
+
+    run_in_foreground(main(), clock=clock)
+    assert (record.oven, record.temperature_c) == ("oven-1", 20.0)
+    assert (record.bake_start, record.bake_end, record.status) == (16.0, 41.0, "baked")
+
+
 def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
               for k in range(200)]
