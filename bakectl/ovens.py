@@ -71,6 +71,8 @@ class Oven:
         self.driver = driver
         #: what the oven is doing now, for progress displays: None, "heating", "cooling", "baking"
         self.activity: str | None = None
+        #: the temperature the oven is heating or cooling to, while it does; else None
+        self.target_c: float | None = None
         self.baking: Recipe | None = None
         self.bakes = 0
         self.busy_minutes = 0.0
@@ -109,11 +111,14 @@ class Oven:
         with self._exclusive("heating" if recipe.temperature_c >= self.temperature_c
                              else "cooling"):
             if minutes:
+                self.target_c = recipe.temperature_c
                 try:
                     self.driver.set_temperature(self, recipe.temperature_c, minutes)
                 except OvenFault as fault:
                     self._strike(fault)
                     raise
+                finally:
+                    self.target_c = None
             self.temperature_c = recipe.temperature_c
             self.setup_minutes_total += minutes
         return minutes

@@ -356,6 +356,33 @@ def test_kitchen_stage_is_told_the_oven_and_the_baked_cake_by_name():
     assert (record.bake_start, record.bake_end, record.status) == (16.0, 41.0, "baked")
 
 
+def test_the_rich_oven_panel_shows_where_a_heating_oven_is_going():
+    import io
+
+    from rich.console import Console
+
+    from bakectl.default_plugins.rich_progress import RichProgress
+    from bakectl.plugins import PluginManager
+
+    progress = RichProgress(Console(file=io.StringIO(), width=100))
+    seen = []
+
+    class Watching(ClockDriver):
+        def set_temperature(self, oven, temperature_c, minutes):
+            # Runs while the oven heats (inline, in simulated time): what the panel shows.
+            screen = Console(file=io.StringIO(), width=100, record=True)
+            screen.print(progress.render())
+            seen.append(screen.export_text())
+            super().set_temperature(oven, temperature_c, minutes)
+
+    pm = PluginManager()
+    pm.register(progress, name="rich")
+    pm.register(DriverPlugin(Watching), name="watching")
+    bake_orders([Order("o-1", "sponge")], RECIPES, Bakery.default(1), SimulatedClock(),
+                plugins=pm)
+    assert len(seen) == 1 and "20 → 180" in seen[0]
+
+
 def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
               for k in range(200)]
