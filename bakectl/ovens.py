@@ -195,8 +195,12 @@ class _Exclusive:
     def __exit__(self, *exc_info) -> None:
         oven = self.oven
         oven.activity = None
+        clock = oven.clock
         # In simulated time now() includes the minutes this inline call has blocked.
-        oven.busy_until = oven.clock.now()
+        oven.busy_until = clock.now()
+        if clock.simulated:  # the call ran inline on the loop's thread: nobody to hand off to
+            oven._in_use.release()
+            return
         with oven._handoff:
             oven._in_use.release()
             when_idle, oven._when_idle = oven._when_idle, None
