@@ -81,10 +81,11 @@ class Oven:
         self.strikes = 0
         #: why the oven left the pool (its last fault), or None while it works
         self.broken: str | None = None
-        #: the bakery minute the oven's last operation ended. In simulated time a blocking call
-        #: runs inline and returns before its minutes pass on the loop, so the oven is still
-        #: busy until then: `_Exclusive` refuses work before it, as a held lock does for real.
+        #: simulated time: the minute the oven's last operation ends. A blocking call runs
+        #: inline and returns before its minutes pass on the loop, so the oven is still busy
+        #: until then: `_Exclusive` refuses work before it, as a held lock does in real time.
         self.busy_until = float("-inf")
+        self._busy_on = None  # the simulated loop busy_until is a minute of (a clock can rerun)
         self._in_use = threading.Lock()
         # A callback for the thread whose work ends next (see `call_when_idle`), and the lock
         # that makes "is it still working?" and "it has finished" one step each.
@@ -152,6 +153,12 @@ class Oven:
         if self.strikes >= BROKEN_AFTER:
             self.broken = f"{fault}" or type(fault).__name__
 
+    def busy_now(self) -> bool:
+        """Simulated time: is the oven's last operation still going on (see `busy_until`)?"""
+        clock = self.clock
+        return (clock.simulated and self._busy_on is clock._loop
+                and self.busy_until > clock.now())
+
     def call_when_idle(self, callback) -> bool:
         """If a background thread is still working the oven, arrange for `callback()` to be
         called from that thread once it has finished, and return True; else return False."""
@@ -187,7 +194,7 @@ class _Exclusive:
         oven = self.oven
         if not oven._in_use.acquire(blocking=False):
             raise OvenBusyError(f"{oven.name} is already {oven.activity}")
-        if oven.clock.now() < oven.busy_until:
+        if oven.busy_until > oven.clock.now() and oven.busy_now():
             oven._in_use.release()
             raise OvenBusyError(f"{oven.name} is busy until minute {oven.busy_until:g}")
         oven.activity = self.activity
@@ -196,9 +203,10 @@ class _Exclusive:
         oven = self.oven
         oven.activity = None
         clock = oven.clock
-        # In simulated time now() includes the minutes this inline call has blocked.
-        oven.busy_until = clock.now()
         if clock.simulated:  # the call ran inline on the loop's thread: nobody to hand off to
+            # now() includes the minutes this inline call has blocked.
+            oven.busy_until = clock.now()
+            oven._busy_on = clock._loop
             oven._in_use.release()
             return
         with oven._handoff:
@@ -374,7 +382,7 @@ class OvenPool:
         busy until `oven.busy_until`: it is free for the next cake only after that."""
         clock = oven.clock
         if clock.simulated:
-            if oven.busy_until > clock.now():
+            if oven.busy_until > clock.now() and oven.busy_now():
                 asyncio.get_running_loop().call_at(oven.busy_until, self.release, oven)
                 return
         elif oven._in_use.locked():

@@ -190,6 +190,20 @@ def test_a_simulated_oven_also_bakes_one_cake_at_a_time():
     assert oven.bakes == 2
 
 
+def test_a_simulated_clock_run_again_finds_its_ovens_free():
+    # Each run's minutes start again at 0: the oven's busy_until of the last run is no more.
+    from bakectl.model import Mixture
+
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock), clock)
+
+    async def bake():
+        return await run_in_background(oven.bake, Mixture(SPONGE, INGREDIENTS))
+
+    runs = [run_in_foreground(bake(), clock=clock) for _ in range(2)]
+    assert [(c.bake_start, c.bake_end) for c in runs] == [(0.0, 25.0), (0.0, 25.0)]
+
+
 def test_baking_before_configuring_is_refused():
     oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()), SimulatedClock())
     from bakectl.model import Mixture
