@@ -81,7 +81,7 @@ class Oven:
         self.strikes = 0
         #: why the oven left the pool (its last fault), or None while it works
         self.broken: str | None = None
-        #: simulated time: the minute the oven's last operation ends. A blocking call runs
+        #: the minute the oven's last operation ended. In simulated time a blocking call runs
         #: inline and returns before its minutes pass on the loop, so the oven is still busy
         #: until then: `_Exclusive` refuses work before it, as a held lock does in real time.
         self.busy_until = float("-inf")
@@ -130,10 +130,10 @@ class Oven:
         if self.temperature_c != recipe.temperature_c:
             raise RuntimeError(f"{self.name} is at {self.temperature_c} °C but {recipe.name} "
                                f"bakes at {recipe.temperature_c} °C: configure it first")
-        with self._exclusive("baking"):
+        # Stamped by the oven itself (work.started, work.ended): thread hand-offs before and
+        # after are not baking.
+        with self._exclusive("baking") as work:
             self.baking = recipe
-            # Stamped by the oven itself: thread hand-offs before and after are not baking.
-            started = self.clock.now()
             try:
                 self.driver.bake(self, mixture, recipe.bake_minutes)
             except OvenFault as fault:
@@ -141,11 +141,10 @@ class Oven:
                 raise
             finally:
                 self.baking = None
-            finished = self.clock.now()
             self.strikes = 0
             self.bakes += 1
             self.busy_minutes += recipe.bake_minutes
-        return Cake(recipe, self.name, self.temperature_c, started, finished)
+        return Cake(recipe, self.name, self.temperature_c, work.started, work.ended)
 
     def _strike(self, fault: OvenFault) -> None:
         # Only an OvenFault is the oven's fault; any other exception is the cake's.
@@ -177,35 +176,38 @@ class Oven:
 
 
 class _Exclusive:
-    """``with oven._exclusive(activity)``: hold the oven or fail with OvenBusyError.
+    """``with oven._exclusive(activity) as work``: hold the oven or fail with OvenBusyError;
+    `work.started` and `work.ended` are the minutes the oven's work started and ended.
 
     Busy means: another thread holds the oven (real time), or its last operation has not
     ended yet on the clock (simulated time: `Oven.busy_until`).
 
     A small class rather than a generator-based context manager: entered twice per cake."""
 
-    __slots__ = ("oven", "activity")
+    __slots__ = ("oven", "activity", "started", "ended")
 
     def __init__(self, oven: Oven, activity: str):
         self.oven = oven
         self.activity = activity
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _Exclusive:
         oven = self.oven
         if not oven._in_use.acquire(blocking=False):
             raise OvenBusyError(f"{oven.name} is already {oven.activity}")
-        if oven.busy_until > oven.clock.now() and oven.busy_now():
+        self.started = now = oven.clock.now()
+        if now < oven.busy_until and oven.busy_now():
             oven._in_use.release()
             raise OvenBusyError(f"{oven.name} is busy until minute {oven.busy_until:g}")
         oven.activity = self.activity
+        return self
 
     def __exit__(self, *exc_info) -> None:
         oven = self.oven
         oven.activity = None
         clock = oven.clock
+        # In simulated time now() includes the minutes this inline call has blocked.
+        oven.busy_until = self.ended = clock.now()
         if clock.simulated:  # the call ran inline on the loop's thread: nobody to hand off to
-            # now() includes the minutes this inline call has blocked.
-            oven.busy_until = clock.now()
             oven._busy_on = clock._loop
             oven._in_use.release()
             return
@@ -382,7 +384,7 @@ class OvenPool:
         busy until `oven.busy_until`: it is free for the next cake only after that."""
         clock = oven.clock
         if clock.simulated:
-            if oven.busy_until > clock.now() and oven.busy_now():
+            if oven.busy_now():
                 asyncio.get_running_loop().call_at(oven.busy_until, self.release, oven)
                 return
         elif oven._in_use.locked():
@@ -461,5 +463,8 @@ class _OvenLease:
         # cakes wait at once in a big plan). It records the oven here for __aexit__.
         return self.pool.acquire(self.cake, self.recipe, self)
 
-    async def __aexit__(self, *exc_info) -> None:
-        self.pool.give_back(self.oven)
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:  # the block awaited the oven's work: the oven is idle
+            self.pool.release(self.oven)
+        else:  # perhaps stopped while the oven works on in the background
+            self.pool.give_back(self.oven)
