@@ -1,7 +1,9 @@
 """The seed's foreground/background vocabulary on top of asyncio.
 
-- ``run_in_foreground(awaitable)``: run the kitchen's event loop until `awaitable` is done.
-- ``run_in_background(coroutine)``: a task, owned by the enclosing ``background_tasks()`` group.
+- ``run_in_foreground(awaitable)``: run the kitchen's event loop until `awaitable` is done,
+  and until every task it started in the background is done too.
+- ``run_in_background(coroutine)``: a task, owned by the enclosing ``background_tasks()`` group
+  (``run_in_foreground`` is one); outside any, a RuntimeError rather than an orphan task.
 - ``run_in_background(callable, *args)``: a blocking call in a worker thread (in simulated time:
   inline, with its blocked minutes charged to the virtual clock).
 
@@ -58,13 +60,32 @@ class DaemonThreadExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
-    """Run the event loop (the clock's, if given) until `awaitable` is done; return its result."""
+    """Run the event loop (the clock's, if given) until `awaitable` is done; return its result.
+
+    `awaitable` runs inside ``background_tasks()``: what it starts with run_in_background() is
+    owned, and waited for before this returns. If `awaitable` raises, the tasks it started are
+    cancelled and its exception comes out as itself; if one of those tasks fails, the others
+    and `awaitable` are cancelled and an ExceptionGroup comes out (asyncio.TaskGroup's rule).
+    """
 
     async def main():
         asyncio.get_running_loop().set_default_executor(DaemonThreadExecutor())
         if clock is not None:
             clock.start()
-        return await awaitable
+        own = None
+        try:
+            async with background_tasks():
+                try:
+                    return await awaitable
+                except BaseException as exc:
+                    own = exc
+                    raise
+        except BaseExceptionGroup as group:
+            # The task group wraps the foreground's own exception: unwrap it, so that callers
+            # catch what `awaitable` raised (a group also holding background failures stays).
+            if own is None or len(group.exceptions) != 1 or group.exceptions[0] is not own:
+                raise
+        raise own  # outside the except block: `own` keeps its own __cause__ and __context__
 
     factory = clock.new_event_loop if clock is not None else None
     with asyncio.Runner(loop_factory=factory) as runner:
@@ -76,15 +97,25 @@ def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:
     loop = asyncio.get_running_loop()
     if inspect.iscoroutine(target):  # the common case, without a wrapper coroutine per task
         group = _group.get()
-        return group.create_task(target) if group is not None else loop.create_task(target)
+        if group is None:
+            target.close()  # never started: no "was never awaited" warning on top
+            raise _unowned()
+        return group.create_task(target)
     if inspect.isawaitable(target):
         group = _group.get()
-        if group is not None:
-            return group.create_task(_as_coroutine(target))
-        return asyncio.ensure_future(target)
+        if group is None:
+            raise _unowned()
+        return group.create_task(_as_coroutine(target))
     if callable(target):
         return loop.run_in_executor(None, target, *args)
     raise TypeError(f"run_in_background() needs a coroutine or a callable, got {target!r}")
+
+
+def _unowned() -> RuntimeError:
+    # Such a task would belong to nobody: nothing would wait for it or see it fail, and the
+    # loop would cancel it silently as it closed.
+    return RuntimeError("run_in_background(coroutine) needs an owner: call it inside "
+                        "run_in_foreground() or `async with background_tasks():`")
 
 
 async def _as_coroutine(awaitable: Awaitable) -> Any:

@@ -52,8 +52,9 @@ class RealClock:
         return asyncio.new_event_loop()
 
     def start(self) -> None:
-        """Mark minute 0 of the run."""
+        """Mark minute 0 of the run; a clock used before (its run stopped) runs again."""
         self._start = time.monotonic()
+        self.stopping.clear()
 
     def now(self) -> float:
         return self.start_minute + (time.monotonic() - self._start) * self.speed / 60.0
@@ -96,6 +97,7 @@ class SimulatedClock:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.stopping.clear()  # a clock used before (its run stopped) runs again
         # Nothing is scheduled yet, so moving virtual time forward here moves everything.
         self._loop._now = self.start_minute
 

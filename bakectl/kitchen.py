@@ -89,7 +89,7 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
             bakes.append(await bake(kitchen, cake, mixture, step))
     baked = bakes[0] if len(bakes) == 1 else Cake(
         recipe, bakes[-1].oven, bakes[-1].temperature_c, bakes[0].bake_start, bakes[-1].bake_end)
-    kitchen.stage(cake, "baked", baked)
+    kitchen.stage(cake, "baked", baked=baked)
     return baked
 
 
@@ -102,10 +102,10 @@ async def bake(kitchen: Kitchen, cake: CakeRecord, mixture: Mixture, step: Bake)
     async with kitchen.ovens.oven_for(cake, recipe) as oven:
         oven_start = kitchen.clock.now()
         # ...then configure it for our recipe: one temperature at a time, changing it takes time
-        kitchen.stage(cake, "preheating", oven)
+        kitchen.stage(cake, "preheating", oven=oven)
         await run_in_background(oven.configure, recipe)
         # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
-        kitchen.stage(cake, "baking", oven)
+        kitchen.stage(cake, "baking", oven=oven)
         baked = await run_in_background(oven.bake, Mixture(recipe, mixture.ingredients))
     cake.steps.append(StepRecord("bake", "baking", baked.bake_start, baked.bake_end,
                                  oven=baked.oven, oven_start=oven_start,
@@ -128,6 +128,15 @@ def _for_bake(recipe: Recipe, step: Bake) -> Recipe:
         return recipe
     return replace(recipe, temperature_c=step.temperature_c, bake_minutes=step.minutes,
                    steps=())
+
+
+def check_recipes(orders: Iterable[Order], recipes: dict[str, Recipe]) -> None:
+    """Raise ValueError naming the first order whose recipe is not in `recipes`."""
+    for order in orders:
+        if order.recipe not in recipes:
+            known = ", ".join(sorted(recipes)) or "none"
+            raise ValueError(f"order {order.id!r}: unknown recipe {order.recipe!r} "
+                             f"(recipes: {known})")
 
 
 class Kitchen:
@@ -180,10 +189,11 @@ class Kitchen:
             return contextlib.nullcontext()
         return self._mixers
 
-    def stage(self, cake: CakeRecord, stage: str, where: Oven | Cake | None = None) -> None:
-        """Record that `cake` entered `stage` now (at `where`: its oven, or once baked the
-        cake, which knows when the oven really baked it) and tell the plugins."""
-        oven = where
+    def stage(self, cake: CakeRecord, stage: str, *, oven: Oven | None = None,
+              baked: Cake | None = None) -> None:
+        """Record that `cake` entered `stage` now and tell the plugins. `oven`: the oven it
+        preheats or bakes in; `baked`: once baked, the cake as the oven made it (which knows
+        when the oven really baked it)."""
         now = self.clock.now()
         cake.stage = stage
         if stage == "mixing":
@@ -197,15 +207,16 @@ class Kitchen:
             cake.bake_start = now
             cake.temperature_c = oven.temperature_c
         elif stage == "baked":
-            cake.bake_start, cake.bake_end = where.bake_start, where.bake_end
+            cake.bake_start, cake.bake_end = baked.bake_start, baked.bake_end
             cake.status = "baked"
             cake.error = None  # a failed try that was retried is not why anything failed
         if self.journal is not None:
-            self._journal_stage(cake, stage, now, where)
+            self._journal_stage(cake, stage, now, baked)
         if self._on_stage is not None:
             self._on_stage(cake=cake, stage=stage, minute=now)
 
-    def _journal_stage(self, cake: CakeRecord, stage: str, now: float, where) -> None:
+    def _journal_stage(self, cake: CakeRecord, stage: str, now: float,
+                       baked: Cake | None) -> None:
         # Written (and synced) before anyone hears of the change: see bakectl/journal.py.
         record = {"event": stage, "m": round(now, 6), "order": cake.order, "index": cake.index}
         if stage == "preheating":
@@ -213,14 +224,18 @@ class Kitchen:
         elif stage == "baked":
             for name in BAKED_FIELDS[:-1]:
                 record[name] = getattr(cake, name)
-            record["bake_minutes"] = where.recipe.bake_minutes
+            record["bake_minutes"] = baked.recipe.bake_minutes
             record["steps"] = [dataclasses.asdict(step) for step in cake.steps]
         elif stage in ("failed", "retrying"):
             record["error"] = cake.error
         self.journal.write(record)
 
     async def run(self, orders: Iterable[Order], recipes: dict[str, Recipe]) -> list[OrderRecord]:
-        """Make every cake of every order concurrently; return when all are done or failed."""
+        """Make every cake of every order concurrently; return when all are done or failed.
+
+        An order for a recipe not in `recipes` is a ValueError, before any cake starts."""
+        orders = list(orders)
+        check_recipes(orders, recipes)
         async with self.open():
             for order in orders:
                 self.add_order(order, recipes[order.recipe])
@@ -376,8 +391,9 @@ class Kitchen:
         record = self._orders_by_id[cake.order]
         record.finished += 1
         if record.finished == len(record.cakes):
-            record.done_minutes = max((c.bake_end or 0.0) for c in record.cakes)
             failed = any(c.status == "failed" for c in record.cakes)
+            # Done when its last cake came out of the oven; a failed order never was.
+            record.done_minutes = None if failed else max(c.bake_end for c in record.cakes)
             record.status = "failed" if failed else "delivered"
             if not failed:
                 if self.journal is not None:
@@ -400,11 +416,14 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
     bakes in an oven `grace` seconds to finish, the second stops at once; the report covers
-    what was done, with ``"interrupted": true``. With a `journal` (bakectl.journal.Journal),
+    what was done, with ``"interrupted": true``. An order for a recipe not in `recipes` is a
+    ValueError, raised before anything starts. With a `journal` (bakectl.journal.Journal),
     every change is recorded there first, and cakes it says an earlier run baked are not
     baked again: the run's clock carries on from the journal's last minute."""
     from bakectl.plugins import PluginError, notifier, oven_driver
 
+    orders = list(orders)
+    check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
     driver = oven_driver(plugins, clock)
     restored = journal.restored if journal is not None else None
     if restored is not None:

@@ -71,6 +71,8 @@ class Oven:
         self.driver = driver
         #: what the oven is doing now, for progress displays: None, "heating", "cooling", "baking"
         self.activity: str | None = None
+        #: the temperature the oven is heating or cooling to, while it does; else None
+        self.target_c: float | None = None
         self.baking: Recipe | None = None
         self.bakes = 0
         self.busy_minutes = 0.0
@@ -79,7 +81,16 @@ class Oven:
         self.strikes = 0
         #: why the oven left the pool (its last fault), or None while it works
         self.broken: str | None = None
+        #: the minute the oven's last operation ended. In simulated time a blocking call runs
+        #: inline and returns before its minutes pass on the loop, so the oven is still busy
+        #: until then: `_Exclusive` refuses work before it, as a held lock does in real time.
+        self.busy_until = float("-inf")
+        self._busy_on = None  # the simulated loop busy_until is a minute of (a clock can rerun)
         self._in_use = threading.Lock()
+        # A callback for the thread whose work ends next (see `call_when_idle`), and the lock
+        # that makes "is it still working?" and "it has finished" one step each.
+        self._when_idle = None
+        self._handoff = threading.Lock()
 
     def can_bake(self, recipe: Recipe) -> bool:
         return recipe.temperature_c <= self.spec.max_temperature_c
@@ -101,11 +112,14 @@ class Oven:
         with self._exclusive("heating" if recipe.temperature_c >= self.temperature_c
                              else "cooling"):
             if minutes:
+                self.target_c = recipe.temperature_c
                 try:
                     self.driver.set_temperature(self, recipe.temperature_c, minutes)
                 except OvenFault as fault:
                     self._strike(fault)
                     raise
+                finally:
+                    self.target_c = None
             self.temperature_c = recipe.temperature_c
             self.setup_minutes_total += minutes
         return minutes
@@ -116,10 +130,10 @@ class Oven:
         if self.temperature_c != recipe.temperature_c:
             raise RuntimeError(f"{self.name} is at {self.temperature_c} °C but {recipe.name} "
                                f"bakes at {recipe.temperature_c} °C: configure it first")
-        with self._exclusive("baking"):
+        # Stamped by the oven itself (work.started, work.ended): thread hand-offs before and
+        # after are not baking.
+        with self._exclusive("baking") as work:
             self.baking = recipe
-            # Stamped by the oven itself: thread hand-offs before and after are not baking.
-            started = self.clock.now()
             try:
                 self.driver.bake(self, mixture, recipe.bake_minutes)
             except OvenFault as fault:
@@ -127,17 +141,31 @@ class Oven:
                 raise
             finally:
                 self.baking = None
-            finished = self.clock.now()
             self.strikes = 0
             self.bakes += 1
             self.busy_minutes += recipe.bake_minutes
-        return Cake(recipe, self.name, self.temperature_c, started, finished)
+        return Cake(recipe, self.name, self.temperature_c, work.started, work.ended)
 
     def _strike(self, fault: OvenFault) -> None:
         # Only an OvenFault is the oven's fault; any other exception is the cake's.
         self.strikes += 1
         if self.strikes >= BROKEN_AFTER:
             self.broken = f"{fault}" or type(fault).__name__
+
+    def busy_now(self) -> bool:
+        """Simulated time: is the oven's last operation still going on (see `busy_until`)?"""
+        clock = self.clock
+        return (clock.simulated and self._busy_on is clock._loop
+                and self.busy_until > clock.now())
+
+    def call_when_idle(self, callback) -> bool:
+        """If a background thread is still working the oven, arrange for `callback()` to be
+        called from that thread once it has finished, and return True; else return False."""
+        with self._handoff:
+            if not self._in_use.locked():
+                return False
+            self._when_idle = callback
+            return True
 
     def _exclusive(self, activity: str) -> _Exclusive:
         # One thing at a time, enforced: a second caller fails loudly instead of overlapping.
@@ -148,25 +176,46 @@ class Oven:
 
 
 class _Exclusive:
-    """``with oven._exclusive(activity)``: hold the oven or fail with OvenBusyError.
+    """``with oven._exclusive(activity) as work``: hold the oven or fail with OvenBusyError;
+    `work.started` and `work.ended` are the minutes the oven's work started and ended.
+
+    Busy means: another thread holds the oven (real time), or its last operation has not
+    ended yet on the clock (simulated time: `Oven.busy_until`).
 
     A small class rather than a generator-based context manager: entered twice per cake."""
 
-    __slots__ = ("oven", "activity")
+    __slots__ = ("oven", "activity", "started", "ended")
 
     def __init__(self, oven: Oven, activity: str):
         self.oven = oven
         self.activity = activity
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _Exclusive:
         oven = self.oven
         if not oven._in_use.acquire(blocking=False):
             raise OvenBusyError(f"{oven.name} is already {oven.activity}")
+        self.started = now = oven.clock.now()
+        if now < oven.busy_until and oven.busy_now():
+            oven._in_use.release()
+            raise OvenBusyError(f"{oven.name} is busy until minute {oven.busy_until:g}")
         oven.activity = self.activity
+        return self
 
     def __exit__(self, *exc_info) -> None:
-        self.oven.activity = None
-        self.oven._in_use.release()
+        oven = self.oven
+        oven.activity = None
+        clock = oven.clock
+        # In simulated time now() includes the minutes this inline call has blocked.
+        oven.busy_until = self.ended = clock.now()
+        if clock.simulated:  # the call ran inline on the loop's thread: nobody to hand off to
+            oven._busy_on = clock._loop
+            oven._in_use.release()
+            return
+        with oven._handoff:
+            oven._in_use.release()
+            when_idle, oven._when_idle = oven._when_idle, None
+        if when_idle is not None:
+            when_idle()
 
 
 class Waiter:
@@ -327,6 +376,30 @@ class OvenPool:
             free.insert(at, oven)
         self._dispatch_soon()
 
+    def give_back(self, oven: Oven) -> None:
+        """Release `oven` once the work it is doing in the background has ended.
+
+        Normally it has: the cake awaited it. A cake stopped while its oven heats or bakes
+        (a cancelled order, Ctrl-C) leaves the oven working in a thread, or in simulated time
+        busy until `oven.busy_until`: it is free for the next cake only after that."""
+        clock = oven.clock
+        if clock.simulated:
+            if oven.busy_now():
+                asyncio.get_running_loop().call_at(oven.busy_until, self.release, oven)
+                return
+        elif oven._in_use.locked():
+            loop = asyncio.get_running_loop()
+
+            def hand_back() -> None:  # in the oven's thread, as its work ends
+                try:
+                    loop.call_soon_threadsafe(self.release, oven)
+                except RuntimeError:
+                    pass  # the loop has closed: the run is over, nobody needs the oven
+
+            if oven.call_when_idle(hand_back):
+                return
+        self.release(oven)
+
     def cake_finished(self, cake) -> None:
         """`cake` needs no oven any more; a policy that planned one for it stops waiting."""
         forget = getattr(self.policy, "forget", None)
@@ -390,5 +463,8 @@ class _OvenLease:
         # cakes wait at once in a big plan). It records the oven here for __aexit__.
         return self.pool.acquire(self.cake, self.recipe, self)
 
-    async def __aexit__(self, *exc_info) -> None:
-        self.pool.release(self.oven)
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:  # the block awaited the oven's work: the oven is idle
+            self.pool.release(self.oven)
+        else:  # perhaps stopped while the oven works on in the background
+            self.pool.give_back(self.oven)

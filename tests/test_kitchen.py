@@ -166,6 +166,44 @@ def test_an_oven_bakes_one_cake_at_a_time():
     thread.join(5)
 
 
+def test_a_simulated_oven_also_bakes_one_cake_at_a_time():
+    # In simulated time a bake runs inline and its minutes pass afterwards: the oven must stay
+    # busy until they have, as a real oven's thread holds it (the test above).
+    from bakectl.model import Cake, Mixture
+
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock), clock)
+    mixture = Mixture(SPONGE, INGREDIENTS)
+
+    async def main():
+        at_once = await asyncio.gather(run_in_background(oven.bake, mixture),
+                                       run_in_background(oven.bake, mixture),
+                                       run_in_background(oven.configure, MADEIRA),
+                                       return_exceptions=True)
+        later = await run_in_background(oven.bake, mixture)  # minute 25: free again
+        return at_once, later
+
+    (first, second, configure), later = run_in_foreground(main(), clock=clock)
+    assert isinstance(first, Cake) and (first.bake_start, first.bake_end) == (0.0, 25.0)
+    assert isinstance(second, OvenBusyError) and isinstance(configure, OvenBusyError)
+    assert (later.bake_start, later.bake_end) == (25.0, 50.0)
+    assert oven.bakes == 2
+
+
+def test_a_simulated_clock_run_again_finds_its_ovens_free():
+    # Each run's minutes start again at 0: the oven's busy_until of the last run is no more.
+    from bakectl.model import Mixture
+
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("o"), 0, 180.0, ClockDriver(clock), clock)
+
+    async def bake():
+        return await run_in_background(oven.bake, Mixture(SPONGE, INGREDIENTS))
+
+    runs = [run_in_foreground(bake(), clock=clock) for _ in range(2)]
+    assert [(c.bake_start, c.bake_end) for c in runs] == [(0.0, 25.0), (0.0, 25.0)]
+
+
 def test_baking_before_configuring_is_refused():
     oven = Oven(OvenSpec("o"), 0, 20.0, ClockDriver(SimulatedClock()), SimulatedClock())
     from bakectl.model import Mixture
@@ -212,6 +250,52 @@ def test_a_cake_whose_bake_raises_fails_only_its_order(clock_factory):
     assert report["summary"] == {"orders": 3, "delivered": 2, "failed": 1, "late": 0, "cakes": 6}
 
 
+@pytest.mark.parametrize("clock_factory", [SimulatedClock, lambda: RealClock(60000)],
+                         ids=["simulated", "real"])
+def test_a_clock_can_run_one_batch_after_another(clock_factory):
+    # Each run stops its clock at the end (clock.stopping): the next run starts it again.
+    from bakectl.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(DriverPlugin(FailingDriver), name="failing-driver")
+    clock = clock_factory()
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1)]
+    for _ in range(2):
+        report = bake_orders(orders, RECIPES, Bakery.default(2), clock, plugins=pm)
+        assert not report["interrupted"]
+        cakes = {(c["order"], c["index"]): c for c in report["cakes"]}
+        assert cakes["o-1", 1]["status"] == cakes["o-1", 2]["status"] == "baked"
+        # The failing madeira fails as itself, not as "the bakery is shutting down".
+        assert cakes["o-2", 1]["status"] == "failed"
+        assert "the oven door jammed" in cakes["o-2", 1]["error"]
+
+
+def test_an_order_for_an_unknown_recipe_is_refused_before_any_cake_starts():
+    from bakectl.kitchen import Kitchen
+
+    orders = [Order("o-1", "sponge"), Order("x", "nope")]
+    with pytest.raises(ValueError, match="order 'x': unknown recipe 'nope'"):
+        bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock())
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+    with pytest.raises(ValueError, match="order 'x': unknown recipe 'nope'"):
+        run_in_foreground(kitchen.run(iter(orders), RECIPES), clock=clock)
+    assert kitchen.cakes == []
+
+
+def test_only_a_delivered_order_has_a_done_minute():
+    from bakectl.plugins import PluginManager
+
+    pm = PluginManager()
+    pm.register(DriverPlugin(FailingDriver), name="failing-driver")
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira", 1)]
+    report = bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock(), plugins=pm)
+    by_id = {o["id"]: o for o in report["orders"]}
+    assert by_id["o-2"]["status"] == "failed" and by_id["o-2"]["done_minutes"] is None
+    last = max(c["bake_end"] for c in report["cakes"] if c["order"] == "o-1")
+    assert by_id["o-1"]["status"] == "delivered" and by_id["o-1"]["done_minutes"] == last
+
+
 def test_a_mixer_limit_serialises_mixing():
     bakery = Bakery(Bakery.default(3).ovens, mixers=1)
     orders = [Order("o-1", "sponge", 3)]
@@ -238,6 +322,81 @@ def test_pool_gives_an_oven_back_when_its_waiter_is_cancelled():
     assert run_in_foreground(main(), clock=clock) is oven
 
 
+@pytest.mark.parametrize("clock_factory", [SimulatedClock, lambda: RealClock(6000)],
+                         ids=["simulated", "real"])
+def test_a_cake_stopped_mid_preheat_frees_its_oven_only_once_the_oven_is_done(clock_factory):
+    # One oven. The sponge takes it at 10 and preheats 20 -> 180 until 26; its order is
+    # cancelled meanwhile. The oven goes on heating in the background: the madeira (mixed at
+    # 12) must get it only then, not fail with OvenBusyError.
+    from bakectl.kitchen import Kitchen
+
+    clock = clock_factory()
+    kitchen = Kitchen(Bakery.default(1), clock)
+
+    async def main():
+        async with kitchen.open():
+            sponge = kitchen.add_order(Order("o-1", "sponge"), SPONGE).cakes[0]
+            madeira = kitchen.add_order(Order("o-2", "madeira"), MADEIRA).cakes[0]
+            while sponge.stage != "preheating":
+                await clock.sleep(1)
+            await clock.sleep(1)
+            assert kitchen.cancel_order("o-1", in_oven=True)
+        return sponge, madeira
+
+    sponge, madeira = run_in_foreground(main(), clock=clock)
+    assert sponge.status is None and kitchen.orders[0].status == "cancelled"
+    assert madeira.status == "baked", madeira.error
+    if clock.simulated:
+        assert (madeira.oven_start, madeira.bake_start) == (26.0, 30.0)  # 180 -> 160: 4 min
+
+
+def test_kitchen_stage_is_told_the_oven_and_the_baked_cake_by_name():
+    from bakectl.kitchen import Kitchen
+    from bakectl.model import Cake
+    from bakectl.report import CakeRecord
+
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+    oven = kitchen.ovens.ovens[0]
+    record = CakeRecord("o-1", "sponge", 1)
+
+    async def main():
+        kitchen.stage(record, "preheating", oven=oven)
+        kitchen.stage(record, "baking", oven=oven)
+        kitchen.stage(record, "baked", baked=Cake(SPONGE, oven.name, 180, 16.0, 41.0))
+
+    run_in_foreground(main(), clock=clock)
+    assert (record.oven, record.temperature_c) == ("oven-1", 20.0)
+    assert (record.bake_start, record.bake_end, record.status) == (16.0, 41.0, "baked")
+
+
+def test_the_rich_oven_panel_shows_where_a_heating_oven_is_going():
+    import io
+
+    from rich.console import Console
+
+    from bakectl.default_plugins.rich_progress import RichProgress
+    from bakectl.plugins import PluginManager
+
+    progress = RichProgress(Console(file=io.StringIO(), width=100))
+    seen = []
+
+    class Watching(ClockDriver):
+        def set_temperature(self, oven, temperature_c, minutes):
+            # Runs while the oven heats (inline, in simulated time): what the panel shows.
+            screen = Console(file=io.StringIO(), width=100, record=True)
+            screen.print(progress.render())
+            seen.append(screen.export_text())
+            super().set_temperature(oven, temperature_c, minutes)
+
+    pm = PluginManager()
+    pm.register(progress, name="rich")
+    pm.register(DriverPlugin(Watching), name="watching")
+    bake_orders([Order("o-1", "sponge")], RECIPES, Bakery.default(1), SimulatedClock(),
+                plugins=pm)
+    assert len(seen) == 1 and "20 → 180" in seen[0]
+
+
 def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
               for k in range(200)]
@@ -247,6 +406,42 @@ def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     assert first == second
     assert first["makespan_minutes"] > 1000  # a long bakery day ...
     check_schedule(first, ovens=4)
+
+
+def test_run_in_foreground_owns_and_waits_for_what_it_starts_in_the_background():
+    clock = SimulatedClock()
+    done = []
+
+    async def later():
+        await clock.sleep(5)
+        done.append(clock.now())
+
+    async def main():
+        run_in_background(later())  # not awaited here: run_in_foreground owns it
+        return "main"
+
+    assert run_in_foreground(main(), clock=clock) == "main"
+    assert done == [5.0]
+
+
+def test_run_in_foreground_raises_the_foregrounds_own_exception_as_itself():
+    async def main():
+        raise ValueError("no flour")
+
+    with pytest.raises(ValueError, match="no flour"):
+        run_in_foreground(main(), clock=SimulatedClock())
+
+
+def test_run_in_background_outside_any_task_group_is_refused_not_orphaned():
+    async def later():
+        return 1
+
+    async def main():
+        with pytest.raises(RuntimeError, match="needs an owner"):
+            run_in_background(later())
+        return "checked"
+
+    assert asyncio.run(main()) == "checked"
 
 
 def test_a_state_where_nothing_can_progress_is_a_deadlock_error():

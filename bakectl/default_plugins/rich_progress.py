@@ -115,7 +115,11 @@ class RichProgress:
                 doing = f"[yellow]{oven.activity}"
             else:
                 doing = "[dim]idle"
-            ovens.add_row(oven.name, f"{oven.temperature_c:g}", doing)
+            temperature = f"{oven.temperature_c:g}"
+            target = getattr(oven, "target_c", None)
+            if oven.activity in ("heating", "cooling") and target is not None:
+                temperature += f" → {target:g}"  # the panel lasts the whole preheat
+            ovens.add_row(oven.name, temperature, doing)
         waiting = kitchen.ovens.waiting
         return Group(
             Panel(orders, title=f"orders · bakery minute {minute:.0f}"),
