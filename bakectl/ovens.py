@@ -423,14 +423,6 @@ class OvenPool:
             self._dispatch_pending = True
             asyncio.get_running_loop().call_soon(self._dispatch)
 
-    def _fail_stranded(self) -> None:
-        # Policies skip waiters whose future is done, so failing the future withdraws it.
-        for waiter in sorted(self._waiters, key=lambda w: w.seq):
-            if not waiter.future.done():
-                error = self.unbakeable(waiter.recipe)
-                if error is not None:
-                    waiter.future.set_exception(error)
-
     def _dispatch(self) -> None:
         self._dispatch_pending = False
         if not self.free or not len(self.policy):

@@ -40,3 +40,13 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` the CLI imports when run with `argv` (in a fresh interpreter)."""
+    code = ("import sys\nfrom bakectl.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {modules!r} if m in sys.modules], file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=cli_env(), cwd=ROOT, timeout=60)
+    return eval(result.stderr.strip().splitlines()[-1])  # a list literal printed by the child

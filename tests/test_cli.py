@@ -162,19 +162,11 @@ def test_version_and_help():
 
 
 def test_help_does_not_import_the_kitchen_or_live_display():
-    code = ("import sys\nfrom bakectl.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('bakectl.kitchen', 'bakectl.clock', 'bakectl.ovens', "
-            "'rich.progress', 'rich.live', 'asyncio') if m in sys.modules]\n"
-            "print(heavy, file=sys.stderr)")
-    import subprocess
-    import sys
+    from conftest import imported_by
 
-    from conftest import cli_env
-
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=cli_env(), cwd=ROOT, timeout=60)
-    assert result.stderr.strip().splitlines()[-1] == "[]"
+    heavy = ("bakectl.kitchen", "bakectl.clock", "bakectl.ovens", "rich.progress", "rich.live",
+             "asyncio")
+    assert imported_by(["--help"], heavy) == []
 
 
 def test_every_problem_is_reported_at_once(write, tmp_path):

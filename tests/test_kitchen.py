@@ -397,6 +397,32 @@ def test_the_rich_oven_panel_shows_where_a_heating_oven_is_going():
     assert len(seen) == 1 and "20 → 180" in seen[0]
 
 
+def test_pool_takes_an_oven_back_from_a_waiter_cancelled_after_it_was_handed_over():
+    clock = SimulatedClock()
+    oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock), clock)
+    pool = OvenPool([oven], clock=clock)
+    entered = []
+
+    async def second():
+        async with pool.oven_for("second", SPONGE):
+            entered.append("second")  # never: cancelled before it could take the oven
+
+    async def main():
+        async with pool.oven_for("first", SPONGE):
+            waiter = asyncio.ensure_future(second())
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the pool hands the oven to "second", which has not run yet
+        assert pool.free == []
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert pool.free == [oven]
+        return await pool.acquire("third", SPONGE)
+
+    assert run_in_foreground(main(), clock=clock) is oven
+    assert entered == []
+
+
 def test_simulated_runs_are_deterministic_and_take_no_wall_time():
     orders = [Order(f"o-{k}", ("sponge", "madeira", "scones")[k % 3], 1 + k % 3, due=60 + k)
               for k in range(200)]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, run_cli
 
 from bakectl.clock import SimulatedClock
 from bakectl.kitchen import bake_orders
@@ -156,14 +156,10 @@ def test_bad_input_is_a_positioned_error(bakery_dir):
 
 
 def test_help_does_not_import_the_scheduler():
-    code = ("import sys\nfrom bakectl.cli import main\n"
-            "try:\n    main(['plan', '--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('bakectl.scheduling', 'bakectl.planner', 'bakectl.gantt', "
-            "'rich.progress') if m in sys.modules]\n"
-            "print(heavy, file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=cli_env(), cwd=ROOT, timeout=60)
-    assert result.stderr.strip().splitlines()[-1] == "[]"
+    from conftest import imported_by
+
+    heavy = ("bakectl.scheduling", "bakectl.planner", "bakectl.gantt", "rich.progress")
+    assert imported_by(["plan", "--help"], heavy) == []
 
 
 # -- library level ----------------------------------------------------------------------------
