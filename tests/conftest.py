@@ -11,6 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: a recipe file: RECIPE.format(name=..., mix=..., temp=..., bake=...)
+RECIPE = """\
+name: {name}
+ingredients:
+  - {{name: flour, quantity: 200, unit: g}}
+  - {{name: eggs, quantity: 4, unit: pcs}}
+mix_minutes: {mix}
+oven:
+  temperature_c: {temp}
+  bake_minutes: {bake}
+"""
+
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI run: the repo importable, no installed plugins, no colour."""

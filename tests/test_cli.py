@@ -5,20 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import ROOT, run_cli
+from conftest import RECIPE, ROOT, run_cli
 
 ANSI = re.compile(r"\x1b\[")
 
-RECIPE = """\
-name: {name}
-ingredients:
-  - {{name: flour, quantity: 200, unit: g}}
-  - {{name: eggs, quantity: 4, unit: pcs}}
-mix_minutes: {mix}
-oven:
-  temperature_c: {temp}
-  bake_minutes: {bake}
-"""
 
 
 def small_bakery(write, orders: str, ovens: int = 2) -> None:

@@ -8,22 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import RECIPE, ROOT, run_cli
 
 from bakectl.clock import SimulatedClock
 from bakectl.kitchen import bake_orders
 from bakectl.model import Bakery, Ingredient, Order, OvenSpec, Recipe
 
-RECIPE = """\
-name: {name}
-ingredients:
-  - {{name: flour, quantity: 200, unit: g}}
-  - {{name: eggs, quantity: 4, unit: pcs}}
-mix_minutes: {mix}
-oven:
-  temperature_c: {temp}
-  bake_minutes: {bake}
-"""
 ORDERS = """\
 orders:
   - {id: o-1, recipe: sponge, quantity: 2, due: 60}
