@@ -292,6 +292,7 @@ def _print_summary(report: dict) -> None:
     from rich.table import Table
 
     from bakectl.output import console
+    from bakectl.report import failure_lines
 
     ovens_by_order: dict[str, list[str]] = {}
     for cake in report["cakes"]:
@@ -318,10 +319,8 @@ def _print_summary(report: dict) -> None:
     out.print(f"{'interrupted: ' if interrupted else ''}{s['delivered']}/{s['orders']} orders "
               f"delivered, {s['failed']} failed, {s['late']} late; {s['cakes']} cakes in "
               f"{report['wall_seconds']:g} s" + ("; carry on with --resume" if interrupted else ""))
-    for cake in report["cakes"]:
-        if cake["status"] == "failed":
-            out.print(f"failed: {cake['order']} #{cake['index']} {cake['recipe']}: "
-                      f"{cake['error']}", markup=False)
+    for line in failure_lines(report):
+        out.print(line, markup=False)
 
 
 @app.command(cls=Command)

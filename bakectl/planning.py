@@ -116,6 +116,7 @@ def show_plan(report: dict, *, json_report: bool) -> None:
 
     from bakectl.gantt import terminal_chart
     from bakectl.output import console, interactive
+    from bakectl.report import failure_lines
 
     out = console(sys.stdout)
     s = report["summary"]
@@ -148,7 +149,5 @@ def show_plan(report: dict, *, json_report: bool) -> None:
             table.add_row(o["id"], o["recipe"], str(o["cakes"]), _m(o['due_minutes']),
                           _m(o['done_minutes']), _m(o['done_minutes'] - o['due_minutes']))
         out.print(table)
-    for cake in report["cakes"]:
-        if cake["status"] == "failed":
-            out.print(f"failed: {cake['order']} #{cake['index']} {cake['recipe']}: "
-                      f"{cake['error']}", markup=False)
+    for line in failure_lines(report):
+        out.print(line, markup=False)

@@ -190,3 +190,9 @@ def write_json(report: dict, stream) -> None:
         else:
             stream.write(dumps(value))
     stream.write("\n}\n")
+
+
+def failure_lines(report: dict) -> list[str]:
+    """One line per failed cake of a report, saying which and why (for summaries)."""
+    return [f"failed: {c['order']} #{c['index']} {c['recipe']}: {c['error']}"
+            for c in report["cakes"] if c["status"] == "failed"]
