@@ -43,6 +43,10 @@ RETRY_BACKOFF_MINUTES = 1.0
 RETRY_BACKOFF_MAX_MINUTES = 30.0
 
 
+#: what a cake holds while mixing when mixers are unlimited (one for all: it holds nothing)
+_NO_MIXER_NEEDED = contextlib.nullcontext()
+
+
 def retry_backoff(tries: int) -> float:
     """Bakery minutes to wait before try number `tries` + 1 of a cake (1, 2, 4 ... 30)."""
     return min(RETRY_BACKOFF_MINUTES * 2 ** (tries - 1), RETRY_BACKOFF_MAX_MINUTES)
@@ -186,7 +190,7 @@ class Kitchen:
     def mixer(self):
         """Hold one mixer while mixing (no limit: nothing to hold)."""
         if self._mixers is None:
-            return contextlib.nullcontext()
+            return _NO_MIXER_NEEDED
         return self._mixers
 
     def stage(self, cake: CakeRecord, stage: str, *, oven: Oven | None = None,

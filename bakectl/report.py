@@ -72,7 +72,9 @@ class OrderRecord:
 
 def _minutes(value: float | None) -> float | None:
     # Rounded so that float noise (94.99999999) does not leak into a contract.
-    return None if value is None else round(value, 6)
+    if value is None or value.__class__ is int or value.is_integer():
+        return value  # round() writes the float out in decimal: whole minutes skip that
+    return round(value, 6)
 
 
 def _number(value: float) -> int | float:
