@@ -18,6 +18,43 @@ TESTS = Path(__file__).resolve().parent
 LISTENING = re.compile(r"listening on (http://\S+)")
 
 
+class Lines:
+    """The lines of a child process's pipe, read by a thread as they come (a full pipe would
+    stall the child)."""
+
+    def __init__(self, pipe):
+        self.lines: list[str] = []
+        self.ended = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe) -> None:
+        for line in pipe:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, *, count: int = 1, timeout: float = 20) -> str | None:
+        """The `count`th line containing `text`, once it has come; None if the pipe ends or
+        `timeout` passes first."""
+        def found():
+            matching = [line for line in self.lines if text in line]
+            return matching[count - 1] if len(matching) >= count else None
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None or self.ended, timeout)
+            return found()
+
+    def all(self, timeout: float = 20) -> list[str]:
+        """Every line, once the pipe has ended (the child has exited)."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.ended, timeout), "the pipe is open"
+            return self.lines
+
+
 class Server:
     """``with Server(tmp_path, "--speed", "6000") as server: server.client.get(...)``"""
 
@@ -37,22 +74,13 @@ class Server:
             [sys.executable, "-m", "bakectl", "-p", "no:yaml_recipes", "-p", "serve_plugin",
              "serve", *self.args], cwd=self.folder, env=self.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        found = threading.Event()
-
-        def read():  # keep reading: a full pipe would stall the server
-            for line in self.proc.stderr:
-                self.lines.append(line.rstrip("\n"))
-                match = LISTENING.search(line)
-                if match:
-                    self.url = match.group(1)
-                    found.set()
-            found.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        found.wait(timeout)
-        if not self.url:
+        stderr = Lines(self.proc.stderr)
+        self.lines = stderr.lines
+        match = LISTENING.search(stderr.wait_for("listening on", timeout=timeout) or "")
+        if not match:
             self.proc.kill()
             raise AssertionError("the server did not start:\n" + "\n".join(self.lines))
+        self.url = match.group(1)
         self.client = httpx.Client(base_url=self.url, timeout=10)
         return self
 
@@ -89,4 +117,4 @@ class Server:
             self.proc.stdout.close()
 
 
-__all__ = ["ROOT", "Server"]
+__all__ = ["ROOT", "Lines", "Server"]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from conftest import run_cli
-from serving import Server
+from conftest import ROOT, cli_env, run_cli
+from serving import Lines, Server
 
 SPEED = ("--speed", "6000")
 
@@ -288,26 +290,46 @@ def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
 # -- events -----------------------------------------------------------------------------------
 
 
+class Listener:
+    """``GET /events`` in a thread (after `last_id` if given), keeping every event up to the
+    first for which `last(event)` is true."""
+
+    def __init__(self, url: str, last, last_id: str | None = None):
+        self.events: list = []
+        connected = threading.Event()
+
+        def listen():
+            from bakectl.server.client import events
+
+            for event in events(url, last_id=last_id, timeout=15):
+                self.events.append(event)
+                connected.set()
+                if last(event):
+                    return
+
+        self._thread = threading.Thread(target=listen, daemon=True)
+        self._thread.start()
+        assert connected.wait(10), "no hello from /events"
+
+    def join(self) -> list:
+        self._thread.join(20)
+        assert not self._thread.is_alive(), self.events[-3:]
+        return self.events
+
+
+def delivered(order_id: str):
+    return lambda event: event.kind == "delivery" and event.data["order"] == order_id
+
+
+def seq(event) -> int:
+    return int(event.id.rsplit("-", 1)[1])  # ids are RUN-SEQ (docs/server.md)
+
+
 def test_events_stream_every_state_change(server):
-    received: list[tuple[str, dict]] = []
-    connected = threading.Event()
-
-    def listen():
-        from bakectl.server.client import events
-
-        for kind, data in events(server.url, timeout=15):
-            received.append((kind, data))
-            connected.set()
-            if kind == "delivery" and data["order"] == "sse-1":
-                return
-
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
-    assert connected.wait(10)
+    listener = Listener(server.url, delivered("sse-1"))
     assert post(server, {"id": "sse-1", "recipe": "quick", "customer": "Eve"}).status_code \
         == 201
-    listener.join(15)
-    assert not listener.is_alive()
+    received = [(kind, data) for kind, data, _ in listener.join()]
     kinds = [k for k, _ in received]
     assert kinds[0] == "hello" and "ovens" in received[0][1]
     statuses = [d["status"] for k, d in received if k == "order" and d["id"] == "sse-1"]
@@ -318,15 +340,78 @@ def test_events_stream_every_state_change(server):
                                          "customer": "Eve", "cakes": 1})
 
 
-def test_watch_shows_the_bakery_live(server):
-    import subprocess
-    import sys
+def test_a_reconnect_with_last_event_id_gets_exactly_the_events_missed(server):
+    from bakectl.server.client import events
 
-    from conftest import ROOT, cli_env
+    # This one stays connected throughout: what the other should have seen.
+    everything = Listener(server.url, delivered("replay-4"))
+    assert post(server, {"id": "replay-0", "recipe": "quick"}).status_code == 201
+    server.wait_for("replay-0", "delivered")  # events before the one it resumes after
+    stream = events(server.url, timeout=15)
+    hello = next(stream)
+    stream.close()  # gone: replay-1 and 2 happen while it is away
+    for k in (1, 2):
+        assert post(server, {"id": f"replay-{k}", "recipe": "quick"}).status_code == 201
+    for k in (1, 2):
+        server.wait_for(f"replay-{k}", "delivered")
+    # replay-3's events come before, during or after the replay; replay-4's after it.
+    assert post(server, {"id": "replay-3", "recipe": "quick"}).status_code == 201
+    back = Listener(server.url, delivered("replay-4"), last_id=hello.id)
+    assert post(server, {"id": "replay-4", "recipe": "quick"}).status_code == 201
+    back, seen = back.join(), everything.join()
 
-    watcher = subprocess.Popen([sys.executable, "-m", "bakectl", "watch", "--server",
-                                server.url, "--count", "4"], cwd=ROOT, env=cli_env(),
+    assert back[0].kind == "hello" and back[0].id == hello.id
+    after_hello = max(k for k, event in enumerate(seen) if event.id == hello.id) + 1
+    assert back[1:] == seen[after_hello:]  # in order, nothing missing, nothing twice
+    assert [seq(e) for e in back[1:]] == list(range(seq(hello) + 1, seq(hello) + len(back)))
+    for k in (1, 2, 3, 4):
+        statuses = [e.data["status"] for e in back
+                    if e.kind == "order" and e.data["id"] == f"replay-{k}"]
+        assert statuses == ["queued", "mixing", "baking", "delivered"]
+
+
+def test_an_id_older_than_the_history_or_of_another_run_gets_a_reset(server, tmp_path):
+    from bakectl.server.client import events
+
+    with Server(tmp_path, *SPEED, "--event-history", "5") as small:
+        stream = events(small.url, timeout=15)
+        old = next(stream)
+        stream.close()
+        assert post(small, {"id": "old-1", "recipe": "quick"}).status_code == 201
+        small.wait_for("old-1", "delivered")  # 10 events: the first 5 are no longer kept
+
+        stream = events(small.url, last_id=old.id, timeout=15)
+        hello, reset = next(stream), next(stream)
+        assert hello.kind == "hello" and reset.kind == "reset"
+        assert "only the last 5 events are kept" in reset.data["detail"]
+        assert "GET /orders" in reset.data["detail"]
+        assert post(small, {"id": "old-2", "recipe": "quick"}).status_code == 201
+        after = next(stream)  # the live events follow the reset, from where it said
+        assert after.kind == "order" and after.data["id"] == "old-2"
+        assert seq(after) == seq(reset) + 1
+        stream.close()
+
+        # An id the module's server gave out: another run, whose numbers mean nothing here.
+        elsewhere = events(server.url, timeout=15)
+        stranger = next(elsewhere).id
+        elsewhere.close()
+        stream = events(small.url, last_id=stranger, timeout=15)
+        assert next(stream).kind == "hello"
+        reset = next(stream)
+        assert reset.kind == "reset" and "restarted" in reset.data["detail"]
+        stream.close()
+
+
+def watch(url: str, *args: str):
+    """``bakectl watch`` as a real subprocess: (process, stdout Lines, stderr Lines)."""
+    process = subprocess.Popen([sys.executable, "-m", "bakectl", "watch", "--server", url,
+                                *args], cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return process, Lines(process.stdout), Lines(process.stderr)
+
+
+def test_watch_shows_the_bakery_live(server):
+    watcher, out, err = watch(server.url, "--count", "4")
     try:
         deadline = time.monotonic() + 15
         k = 0
@@ -334,15 +419,58 @@ def test_watch_shows_the_bakery_live(server):
             post(server, {"id": f"watch-{k}", "recipe": "quick"})
             k += 1
             time.sleep(0.2)
-        out, err = watcher.communicate(timeout=15)
+        assert watcher.wait(15) == 0, err.lines
     finally:
         if watcher.poll() is None:
             watcher.kill()
-    assert watcher.returncode == 0, err
-    lines = out.splitlines()
+    lines = out.all()
     assert lines[0].startswith("connected: 3 ovens") and len(lines) == 5
     assert any(line.startswith("order watch-") for line in lines)
-    assert "\x1b[" not in out
+    assert not any("\x1b[" in line for line in lines)
+
+
+def test_watch_reconnects_when_the_server_restarts_and_says_events_were_missed(tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db) as first:
+        port = first.url.rsplit(":", 1)[1]
+        watcher, out, err = watch(first.url)
+        try:
+            assert out.wait_for("connected: 3 ovens")
+            assert post(first, {"id": "w-before", "recipe": "quick"}).status_code == 201
+            assert out.wait_for("delivery: order w-before")
+            assert first.stop() == 0  # it ends the stream: watch keeps trying to reconnect
+            # The same address (the last --port given counts) and database: a restart.
+            with Server(tmp_path, *SPEED, "--port", port, db=db) as second:
+                assert err.wait_for("reconnected to"), err.lines
+                assert out.wait_for("connected: 3 ovens", count=2)
+                assert post(second, {"id": "w-after", "recipe": "quick"}).status_code == 201
+                assert out.wait_for("delivery: order w-after")
+                watcher.send_signal(signal.SIGINT)  # Ctrl-C
+                assert watcher.wait(20) == 130
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    notices = err.all()
+    assert len(notices) == 2, notices
+    assert notices[0] == f"bakectl: reconnected to {first.url}"
+    assert "were missed" in notices[1] and "restarted" in notices[1]
+    assert "Traceback" not in "\n".join(out.all() + notices)
+
+
+def test_watch_gives_up_in_one_line_when_the_server_is_gone_for_good(tmp_path):
+    with Server(tmp_path, *SPEED) as gone:
+        watcher, out, err = watch(gone.url, "--retry-for", "1")
+        try:
+            assert out.wait_for("connected: 3 ovens")
+            assert gone.stop() == 0
+            assert watcher.wait(30) == 1
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    notices = err.all()
+    assert len(notices) == 1, notices
+    assert notices[0].startswith(f"bakectl: cannot reach {gone.url}")
+    assert notices[0].endswith("(gave up reconnecting after 1 s)")
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -380,7 +508,9 @@ def test_clients_report_problems_in_one_line(server, write):
     assert missing.returncode == 1 and "no order 'nobody'" in missing.stderr
     down = run_cli("status", "x", "--server", "http://127.0.0.1:9")
     assert down.returncode == 1 and down.stderr.startswith("bakectl: cannot reach")
-    for result in (refused, missing, down):
+    never_up = run_cli("watch", "--server", "http://127.0.0.1:9")  # nothing to reconnect to
+    assert never_up.returncode == 1 and never_up.stderr.startswith("bakectl: cannot reach")
+    for result in (refused, missing, down, never_up):
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 

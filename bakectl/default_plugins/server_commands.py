@@ -57,6 +57,9 @@ def serve(
     ovens: Annotated[Optional[int], typer.Option(  # noqa: UP045
         "--ovens", metavar="N", min=1, show_default=False,
         help="Use N ovens instead of the bakery file's.")] = None,
+    event_history: Annotated[int, typer.Option(
+        "--event-history", metavar="N", min=0,
+        help="Events kept for /events clients that reconnect (Last-Event-ID).")] = 10_000,
 ) -> None:
     """Run the bakery as a server: orders over HTTP, delivery orders out (see docs/server.md)."""
     from bakectl.cli import EXIT_INPUT, _plugins
@@ -92,7 +95,7 @@ def serve(
     try:
         run_in_foreground(run_server(recipes=found, bakery=kitchen, clock=clock, db=db,
                                      host=host, port=port, token=token, plugins=pm,
-                                     grace=grace), clock=clock)
+                                     grace=grace, event_history=event_history), clock=clock)
     except UsageError as exc:
         raise _fail(str(exc), EXIT_INPUT) from None
 
@@ -136,13 +139,17 @@ def watch(
     count: Annotated[Optional[int], typer.Option(  # noqa: UP045
         "--count", metavar="N", min=1, show_default=False,
         help="Stop after N events.")] = None,
+    retry_for: Annotated[float, typer.Option(
+        "--retry-for", metavar="SECONDS", min=0,
+        help="When the stream drops, keep reconnecting this long before giving up.")] = 30.0,
 ) -> None:
-    """Show the bakery live: every order, cake and delivery as it happens."""
+    """Show the bakery live: every order, cake and delivery as it happens (reconnecting
+    when the stream drops)."""
     from bakectl.server.client import ClientError
     from bakectl.server.client import watch as follow
 
     try:
-        follow(server, as_json=as_json, count=count)
+        follow(server, as_json=as_json, count=count, retry_for=retry_for)
     except ClientError as exc:
         raise _fail(str(exc), exc.code) from None
     except KeyboardInterrupt:

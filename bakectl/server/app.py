@@ -13,7 +13,7 @@ import json
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -268,12 +268,19 @@ def create_app(service: BakeryService, *, token: str | None = None,
 
     @app.get("/events", tags=["bakery"], summary="Server-sent events for every state change",
              response_class=StreamingResponse)
-    async def events():
+    async def events(last_event_id: Annotated[str | None, Header(
+            description="The `id` of the last event received: the stream starts with the "
+                        "events missed since")] = None):
         """Events `order` (an order's status changed), `cake` (a cake's stage changed) and
-        `delivery` (a delivery order was stored), after a `hello` with the ovens."""
-        hello = {"bakectl": __version__, "ovens": service.ovens_json(),
-                 "orders": {s: service.counts.get(s, 0) for s in STATUSES}}
-        return StreamingResponse(service.events.stream(hello), media_type="text/event-stream",
+        `delivery` (a delivery order was stored), after a `hello` with the ovens. With
+        `Last-Event-ID`, the events missed since that one come first, or a `reset` if they
+        are no longer all kept."""
+        def hello() -> dict:
+            return {"bakectl": __version__, "ovens": service.ovens_json(),
+                    "orders": {s: service.counts.get(s, 0) for s in STATUSES}}
+
+        stream = service.events.stream(hello, last_event_id)
+        return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
     return Guard(app, max_body)

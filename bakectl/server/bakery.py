@@ -200,7 +200,7 @@ class BakeryService:
                       row["priority"])
         record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
         live = self.live[row["id"]] = Live(row, record)
-        if self.events.subscribers:
+        if self.events.in_use:
             self.events.publish("order", self._summary(live))
 
     async def cancel(self, order_id: str) -> dict:
@@ -237,7 +237,7 @@ class BakeryService:
             if stage == "failed":
                 # The kitchen counts the cake right after telling us: look once it has.
                 asyncio.get_running_loop().call_soon(self._check_failed, cake.order)
-        if self.events.subscribers:
+        if self.events.in_use:
             self.events.publish("cake", {"order": cake.order, "index": cake.index,
                                          "recipe": cake.recipe, "stage": stage,
                                          "oven": cake.oven, "error": cake.error,
@@ -269,7 +269,7 @@ class BakeryService:
         self.counts[live.status] -= 1
         self.counts[status] += 1
         live.status = status
-        if self.events.subscribers:
+        if self.events.in_use:
             self.events.publish("order", self._summary(live))
 
     async def _store_final(self, live: Live, status: str) -> None:

@@ -10,9 +10,10 @@ import datetime as dt
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 from urllib.parse import quote
 
 import httpx
@@ -143,25 +144,78 @@ def status(server: str, order_id: str, *, as_json: bool, out: TextIO = sys.stdou
     return 0
 
 
-def events(server: str, *, timeout: float | None = None) -> Iterator[tuple[str, dict]]:
-    """(event, data) pairs from the server's ``/events`` stream, as they come."""
+class Event(NamedTuple):
+    kind: str
+    data: dict
+    #: the event's `id:` (None if it has none): what to resume after
+    id: str | None = None
+
+
+def events(server: str, *, last_id: str | None = None,
+           timeout: float | None = None) -> Iterator[Event]:
+    """The events of one connection to the server's ``/events`` stream, as they come;
+    after `last_id` if given (the server first sends the events missed since)."""
+    headers = {"Last-Event-ID": last_id} if last_id is not None else {}
     try:
-        with httpx.stream("GET", f"{server.rstrip('/')}/events",
+        with httpx.stream("GET", f"{server.rstrip('/')}/events", headers=headers,
                           timeout=httpx.Timeout(10, read=timeout)) as response:
             if response.status_code != 200:
                 raise ClientError(f"{server}: {_detail(response)}")
-            kind, data = "message", []
+            kind, data, event_id = "message", [], None
             for line in response.iter_lines():
                 if line == "":
                     if data:
-                        yield kind, json.loads("\n".join(data))
-                    kind, data = "message", []
+                        yield Event(kind, json.loads("\n".join(data)), event_id)
+                    kind, data, event_id = "message", [], None
                 elif line.startswith("event:"):
                     kind = line[6:].strip()
                 elif line.startswith("data:"):
                     data.append(line[5:].lstrip())
+                elif line.startswith("id:"):
+                    event_id = line[3:].strip()
     except httpx.HTTPError as exc:
         raise _unreachable(server, exc) from None
+
+
+#: After the stream drops, how long `watch` keeps trying to reconnect before it gives up.
+RETRY_FOR = 30.0
+#: Seconds between reconnection attempts (the `retry:` the server asks for).
+RETRY_EVERY = 1.0
+#: A stream silent this long is dead (the server sends a keep-alive every 15 s).
+SILENCE = 45.0
+
+
+def follow(server: str, *, retry_for: float = RETRY_FOR,
+           err: TextIO = sys.stderr) -> Iterator[Event]:
+    """The server's events for as long as it can be reached: when the stream drops, reconnect
+    with ``Last-Event-ID`` and carry on (one line on `err` each time, and one when events were
+    missed). Raises ClientError if the first connection fails, or if `retry_for` seconds of
+    attempts after a drop all failed."""
+    last_id = None
+    deadline = None  # while reconnecting: when to stop trying
+    while True:
+        try:
+            for event in events(server, last_id=last_id, timeout=SILENCE):
+                if deadline is not None:
+                    print(f"bakectl: reconnected to {server}", file=err, flush=True)
+                    deadline = None
+                if event.kind == "reset":
+                    print(f"bakectl: {event.data.get('detail', 'events were missed')}",
+                          file=err, flush=True)
+                if event.id is not None:
+                    last_id = event.id
+                yield event
+            problem = f"{server} closed the stream"
+        except ClientError as exc:
+            if last_id is None:  # never connected: the server is not there at all
+                raise
+            problem = str(exc)
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + retry_for
+        if now >= deadline:
+            raise ClientError(f"{problem} (gave up reconnecting after {retry_for:g} s)")
+        time.sleep(min(RETRY_EVERY, deadline - now))
 
 
 def describe(kind: str, data: dict) -> str:
@@ -185,18 +239,18 @@ def describe(kind: str, data: dict) -> str:
 
 
 def watch(server: str, *, as_json: bool, count: int | None = None,
-          out: TextIO = sys.stdout) -> int:
-    """Print the bakery's events as they happen; stop after `count` events if given."""
+          retry_for: float = RETRY_FOR, out: TextIO = sys.stdout) -> int:
+    """Print the bakery's events as they happen, reconnecting when the stream drops; stop
+    after `count` events if given."""
     seen = 0
-    for kind, data in events(server):
+    for kind, data, _ in follow(server, retry_for=retry_for):
         if as_json:
             print(json.dumps({"event": kind, "data": data}, ensure_ascii=False), file=out,
                   flush=True)
-        else:
+        elif kind != "reset":  # follow() has said so on stderr
             print(describe(kind, data), file=out, flush=True)
-        if kind != "hello":
+        if kind not in ("hello", "reset"):
             seen += 1
             if count is not None and seen >= count:
                 return 0
-    print("the server closed the stream", file=sys.stderr)
-    return 0
+    return 0  # not reached: follow() ends by raising

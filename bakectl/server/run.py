@@ -131,10 +131,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
                 token: str | None, plugins=None, grace: float = 30.0,
-                max_body: int | None = None) -> None:
+                max_body: int | None = None, event_history: int = 10_000) -> None:
     """Run the bakery until SIGTERM or SIGINT (inside ``run_in_foreground``)."""
     from bakectl.server.app import MAX_BODY_BYTES, create_app
     from bakectl.server.bakery import BakeryService
+    from bakectl.server.events import EventHub
     from bakectl.server.store import Store
 
     check_binding(host, token)
@@ -142,7 +143,8 @@ async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
     store = Store(db)
     store.open()
     try:
-        service = BakeryService(store, recipes, bakery, clock, plugins=plugins)
+        service = BakeryService(store, recipes, bakery, clock, plugins=plugins,
+                                events=EventHub(history=event_history))
         app = create_app(service, token=token, max_body=max_body or MAX_BODY_BYTES)
         _quiet_uvicorn()
         # proxy_headers off: nothing sits in front of us by default, and the middleware that
