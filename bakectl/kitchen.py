@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import signal
 import sys
 import time
@@ -170,6 +171,9 @@ class Kitchen:
         #: the recipes of the cakes added, by name
         self.recipes: dict[str, Recipe] = {}
         self._orders_by_id: dict[str, OrderRecord] = {}
+        #: each new cake's position: unique and increasing, even once `forget_order` has
+        #: taken earlier cakes out of `cakes`
+        self._positions = itertools.count()
         self._open = False
         self.journal = journal
         self.retries = retries
@@ -273,7 +277,7 @@ class Kitchen:
         self.recipes[recipe.name] = recipe
         restored = []
         for index in range(1, order.quantity + 1):
-            cake = CakeRecord(order.id, order.recipe, index, position=len(self.cakes),
+            cake = CakeRecord(order.id, order.recipe, index, position=next(self._positions),
                               due=order.due, priority=order.priority)
             record.cakes.append(cake)
             self.cakes.append(cake)
@@ -411,6 +415,23 @@ class Kitchen:
         names = ", ".join(f"{c.order}#{c.index} ({c.stage})" for c in stuck[:10])
         more = f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""
         return f"deadlock: nothing can ever progress; waiting: {names}{more}"
+
+    def forget_order(self, order_id: str) -> None:
+        """Drop a finished (delivered, failed or cancelled) order and its cakes, if the
+        kitchen still holds it. A server asks for it once the order is stored, so that a
+        kitchen open for days holds only unfinished orders; a batch forgets nothing (its
+        report needs every order)."""
+        record = self._orders_by_id.get(order_id)
+        if record is None:
+            return
+        if record.status is None:
+            raise ValueError(f"order {order_id!r} is not finished: it cannot be forgotten")
+        del self._orders_by_id[order_id]
+        self.orders.remove(record)
+        for cake in record.cakes:
+            self.cakes.remove(cake)
+            # A cancelled cake is never counted by _account, which drops the others' tasks.
+            self._tasks.pop(cake, None)
 
 
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "plan-throughput": ("plan_throughput", "plan 100,000 cakes vs a SimPy model, whole process"),
     "plan-quality": ("plan_quality", "best policy vs CP-SAT reference makespans"),
     "serve-intake": ("serve_intake", "durable POST /orders vs a bare endpoint"),
+    "serve-memory": ("serve_memory", "a server's RSS as more and more orders are delivered"),
 }
 
 

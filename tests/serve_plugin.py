@@ -1,5 +1,6 @@
-"""A plugin for the server tests: recipes fast and slow, and a delivery hook that writes down
-every delivery it hears of (to the file named by BAKECTL_TEST_DELIVERIES)."""
+"""A plugin for the server tests: recipes fast and slow, an oven driver that burns one of
+them (a failed order), and a delivery hook that writes down every delivery it hears of (to the
+file named by BAKECTL_TEST_DELIVERIES)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 
 from bakectl.hookspecs import hookimpl
 from bakectl.model import Ingredient, Recipe
+from bakectl.ovens import ClockDriver
 
 _INGREDIENTS = (Ingredient("flour", 200, "g"), Ingredient("eggs", 4, "pcs"))
 
@@ -19,7 +21,22 @@ def bakectl_recipes(recipe_dirs):
         Recipe("slow_mix", _INGREDIENTS, 10**7, 180, 25),  # never leaves the mixer
         Recipe("long_bake", _INGREDIENTS, 0, 20, 10**7),   # straight into the oven, for ever
         Recipe("volcano", _INGREDIENTS, 1, 900, 10),       # hotter than any oven
+        Recipe("burnt", _INGREDIENTS, 1, 20, 2),           # its bake fails: see below
     ]
+
+
+class _BurningDriver(ClockDriver):
+    """The built-in driver, except that a "burnt" cake's bake fails (so does its order)."""
+
+    def bake(self, oven, mixture, minutes):
+        if mixture.recipe.name == "burnt":
+            raise RuntimeError("burnt to a crisp")
+        super().bake(oven, mixture, minutes)
+
+
+@hookimpl
+def bakectl_oven_driver(clock):
+    return _BurningDriver(clock)
 
 
 @hookimpl

@@ -372,6 +372,43 @@ def test_a_cake_stopped_mid_preheat_frees_its_oven_only_once_the_oven_is_done(cl
         assert (madeira.oven_start, madeira.bake_start) == (26.0, 30.0)  # 180 -> 160: 4 min
 
 
+def test_a_kitchen_forgets_a_finished_order_when_asked_and_numbers_new_cakes_on():
+    # What a server does once an order's final status is stored: nothing of the order may stay
+    # alive in the kitchen (a server runs for days), and later cakes still get new positions.
+    import gc
+
+    from bakectl.kitchen import Kitchen
+    from bakectl.report import CakeRecord
+
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+
+    def alive(*order_ids):
+        gc.collect()
+        return [o for o in gc.get_objects()
+                if isinstance(o, CakeRecord) and o.order in order_ids]
+
+    async def main():
+        async with kitchen.open():
+            kitchen.add_order(Order("forget-1", "sponge", 2), SPONGE)
+            kitchen.add_order(Order("forget-2", "madeira"), MADEIRA)  # waits for the oven
+            await clock.sleep(15)
+            assert kitchen.cancel_order("forget-2")
+            with pytest.raises(ValueError, match="not finished"):
+                kitchen.forget_order("forget-1")
+            while kitchen.orders[0].status is None:
+                await clock.sleep(1)
+            kitchen.forget_order("forget-1")
+            kitchen.forget_order("forget-2")
+            assert kitchen.orders == [] and kitchen.cakes == []
+            later = kitchen.add_order(Order("forget-3", "sponge", 2), SPONGE)
+        return [cake.position for cake in later.cakes]
+
+    assert run_in_foreground(main(), clock=clock) == [3, 4]
+    assert [r.order.id for r in kitchen.orders] == ["forget-3"]
+    assert alive("forget-1", "forget-2") == []
+
+
 def test_kitchen_stage_is_told_the_oven_and_the_baked_cake_by_name():
     from bakectl.kitchen import Kitchen
     from bakectl.model import Cake

@@ -254,6 +254,61 @@ def test_a_cancelled_order_gives_its_place_in_the_oven_queue_back(tmp_path):
         assert one_oven.stop() == 0
 
 
+# -- a server runs for days ------------------------------------------------------------------
+
+
+def metric(server, name: str) -> float:
+    """The value of one /metrics line (`name` with its labels, if any)."""
+    for line in server.client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+def test_finished_orders_leave_memory_and_are_answered_from_the_store(tmp_path):
+    with Server(tmp_path, *SPEED) as running:
+        delivered = [f"mem-{k}" for k in range(20)]
+        for order_id in delivered:
+            assert post(running, {"id": order_id, "recipe": "quick", "quantity": 2,
+                                  "customer": "Dee"}).status_code == 201
+        assert post(running, {"id": "mem-burnt", "recipe": "burnt"}).status_code == 201
+        assert post(running, {"id": "mem-cancelled", "recipe": "slow_mix"}).status_code == 201
+        assert running.client.delete("/orders/mem-cancelled").status_code == 200
+        for order_id in delivered:
+            running.wait_for(order_id, "delivered")
+        running.wait_for("mem-burnt", "failed")
+        # A final status is shown once it is stored, and the order is forgotten in that step.
+        assert metric(running, "bakectl_orders_in_memory") == 0
+        assert metric(running, "bakectl_cakes_in_memory") == 0
+        assert running.client.get("/healthz").json()["orders_in_kitchen"] == 0
+
+        # Everything is still answered, from the database.
+        done = running.client.get("/orders/mem-0").json()
+        assert done["status"] == "delivered" and done["customer"] == "Dee"
+        assert [c["index"] for c in done["cakes"]] == [1, 2]
+        assert all(c["stage"] == "baked" and c["oven"] and c["bake_end"] for c in done["cakes"])
+        burnt = running.client.get("/orders/mem-burnt").json()
+        assert burnt["status"] == "failed" and "burnt to a crisp" in burnt["cakes"][0]["error"]
+        assert running.client.get("/orders/mem-cancelled").json()["status"] == "cancelled"
+
+        def listed(status):
+            page = running.client.get("/orders", params={"status": status, "limit": 500})
+            return [o["id"] for o in page.json()["items"]]
+
+        assert listed("delivered") == delivered
+        assert listed("failed") == ["mem-burnt"] and listed("cancelled") == ["mem-cancelled"]
+        deliveries = running.client.get("/deliveries", params={"limit": 500}).json()["items"]
+        assert sorted(d["order"] for d in deliveries) == sorted(delivered)
+        assert metric(running, 'bakectl_orders{status="delivered"}') == 20
+        assert metric(running, 'bakectl_orders{status="failed"}') == 1
+        assert metric(running, 'bakectl_orders{status="cancelled"}') == 1
+
+        # The kitchen goes on as before.
+        assert post(running, {"id": "mem-after", "recipe": "quick"}).status_code == 201
+        assert running.wait_for("mem-after", "delivered")["cakes"][0]["stage"] == "baked"
+        assert metric(running, "bakectl_orders_in_memory") == 0
+
+
 # -- security ---------------------------------------------------------------------------------
 
 

@@ -289,7 +289,9 @@ class BakeryService:
             return
         if live.status != status:
             self._set(live, status)
+        # The store answers for it from now on: a server runs for days, keep nothing of it.
         self.live.pop(order_id, None)
+        self.kitchen.forget_order(order_id)
         self._finished.set()
         if delivery is not None:
             self.events.publish("delivery", {"order": order_id, **delivery})
@@ -430,6 +432,13 @@ class BakeryService:
                   "# HELP bakectl_store_writes_total Writes carried by those commits.",
                   "# TYPE bakectl_store_writes_total counter",
                   f"bakectl_store_writes_total {self.store.committed_jobs}",
+                  "# HELP bakectl_orders_in_memory Orders in the kitchen's memory: "
+                  "unfinished ones, and finished ones until stored.",
+                  "# TYPE bakectl_orders_in_memory gauge",
+                  f"bakectl_orders_in_memory {len(self.kitchen.orders)}",
+                  "# HELP bakectl_cakes_in_memory The cakes of those orders.",
+                  "# TYPE bakectl_cakes_in_memory gauge",
+                  f"bakectl_cakes_in_memory {len(self.kitchen.cakes)}",
                   "# HELP bakectl_event_subscribers Open /events streams.",
                   "# TYPE bakectl_event_subscribers gauge",
                   f"bakectl_event_subscribers {self.events.subscribers}"]
