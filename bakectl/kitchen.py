@@ -152,12 +152,14 @@ class Kitchen:
     backoff of `retry_backoff(n)` bakery minutes). `fail_fast`: the first cake that fails
     for good stops the run. `restored`: cakes an earlier run baked ((order id, index) ->
     journal record), taken as they are instead of being made again; `delivered`: the ids of
-    orders an earlier run delivered, reported as delivered but not delivered again."""
+    orders an earlier run delivered, reported as delivered but not delivered again.
+    `deliver`: whether finished orders are delivered (announced to plugins); a plan, a what-if,
+    delivers nothing."""
 
     def __init__(self, bakery: Bakery, clock, *, plugins=None, policy=None, driver=None,
                  journal=None, retries: int = 0, fail_fast: bool = False,
                  restored: dict[tuple[str, int], dict] | None = None,
-                 delivered: Iterable[str] = ()):
+                 delivered: Iterable[str] = (), deliver: bool = True):
         from bakectl.plugins import notifier
 
         self.bakery = bakery
@@ -182,6 +184,8 @@ class Kitchen:
         self.fail_fast = fail_fast
         self._restored = restored or {}
         self._delivered_before = set(delivered)
+        #: False in a plan: orders are reported as delivered, and no plugin hears of it
+        self.deliver = deliver
         #: True once the run was asked to stop (Ctrl-C, SIGTERM): no new cake is started
         self.interrupted = False
         #: why --fail-fast stopped the run, once it has
@@ -406,7 +410,7 @@ class Kitchen:
             # Done when its last cake came out of the oven; a failed order never was.
             record.done_minutes = None if failed else max(c.bake_end for c in record.cakes)
             record.status = "failed" if failed else "delivered"
-            if not failed and cake.order not in self._delivered_before:
+            if not failed and self.deliver and cake.order not in self._delivered_before:
                 self._deliver(record)
 
     def _deliver(self, record: OrderRecord) -> None:
@@ -446,7 +450,8 @@ class Kitchen:
 
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,
                 plugins=None, policy=None, journal=None, retries: int = 0,
-                fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS) -> dict:
+                fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS,
+                deliver: bool = True) -> dict:
     """Bake every order and return the JSON report (see docs/report.md).
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
@@ -455,7 +460,8 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     ValueError, raised before anything starts. With a `journal` (bakectl.journal.Journal),
     every change is recorded there first, cakes it says an earlier run baked are not baked
     again and orders it says were delivered are not delivered again: the run's clock carries
-    on from the journal's last minute."""
+    on from the journal's last minute. With `deliver` false (a plan), finished orders are
+    reported as delivered but not delivered: ``bakectl_order_delivered`` is not called."""
     from bakectl.plugins import PluginError, notifier, oven_driver
 
     orders = list(orders)
@@ -467,7 +473,8 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver,
                       journal=journal, retries=retries, fail_fast=fail_fast,
                       restored=restored.baked if restored is not None else None,
-                      delivered=restored.delivered if restored is not None else ())
+                      delivered=restored.delivered if restored is not None else (),
+                      deliver=deliver)
     if journal is not None:
         journal.write({"event": "run", "m": round(clock.start_minute, 6),
                        "restored_cakes": len(restored.baked)})
