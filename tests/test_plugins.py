@@ -443,6 +443,26 @@ def test_a_plugin_whose_hooks_do_not_fit_fails_to_load_and_only_it(write, tmp_pa
         2, f"bakectl: -p misfit_plugin: cannot load the plugin module: {problem}\n", "")
 
 
+@pytest.mark.parametrize("returned, wrong", [
+    ('{"name": "x"}', "returned dict {'name': 'x'}, not a list of Recipe objects"),
+    ('["sponge", None]', "returned a list holding str 'sponge', not only Recipe objects"),
+])
+def test_a_recipes_hook_that_returns_no_recipes_is_one_line_naming_it(write, tmp_path,
+                                                                      returned, wrong):
+    write("odd.py", f"from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipes():\n"
+                    f"    return {returned}\n")
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    line = (f"bakectl: plugin 'odd' failed in bakectl_recipes: TypeError: {wrong} (disable it "
+            "with -p no:odd or BAKECTL_DISABLE_PLUGINS=odd)\n")
+    listed, baked = (run_cli("-p", "odd", *args, PYTHONPATH=str(tmp_path), cwd=tmp_path)
+                     for args in (["recipes", "--json"],
+                                  ["bake", "orders.yaml", "--simulate", "--no-progress"]))
+    assert (listed.returncode, listed.stderr) == (0, line)
+    assert [recipe["name"] for recipe in json.loads(listed.stdout)] == ["sponge"]
+    assert (baked.returncode, baked.stderr) == (0, line)
+
+
 def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_path):
     # Asked for by name: going on without it would run something else than was asked.
     write("broken_plugin.py", "import numpy_that_is_not_there\n")
