@@ -12,6 +12,7 @@ by name.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -82,7 +83,9 @@ class PluginManager(pluggy.PluginManager):
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """pluggy's register, but a plugin whose hooks do not fit bakectl's is refused with a
-        one-line PluginValidationError (pluggy's own messages take several lines)."""
+        one-line PluginValidationError (pluggy's own messages take several lines): a hook
+        taking an argument bakectl does not pass, or an unknown ``bakectl_`` name (pluggy
+        accepts those, and only check_pending, for all plugins at once, finds them)."""
         problem = self._hook_problem(plugin)
         if problem is not None:
             raise pluggy.PluginValidationError(plugin, problem)
@@ -100,6 +103,9 @@ class PluginManager(pluggy.PluginManager):
             name = opts.get("specname") or attr
             spec = getattr(getattr(self.hook, name, None), "spec", None)
             if spec is None:
+                # A misspelt hook would never be called; other names are not ours to judge.
+                if name.startswith("bakectl_") and not opts.get("optionalhook"):
+                    return _unknown_hook(name)
                 continue
             impl = pluggy.HookImpl(plugin, "", getattr(plugin, attr), opts)
             extra = [arg for arg in impl.argnames if arg not in spec.argnames]
@@ -146,6 +152,12 @@ class PluginManager(pluggy.PluginManager):
             if plugin is not None:
                 info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
         return list(self.infos.values())
+
+
+def _unknown_hook(name: str) -> str:
+    hooks = [hook for hook in vars(hookspecs) if hook.startswith("bakectl_")]
+    close = difflib.get_close_matches(name, hooks, n=1)
+    return f"unknown hook {name}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -> PluginManager:

@@ -417,6 +417,9 @@ MISFITS = {
         "\n    pass\n",
         "bakectl_cake_stage takes 'when', which the hook does not pass (it passes cake, stage, "
         "minute)"),
+    "a misspelt hook name": (
+        "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipe():\n    return []\n",
+        "unknown hook bakectl_recipe (did you mean bakectl_recipes?)"),
 }
 
 
