@@ -96,7 +96,8 @@ def bakectl_cake_baked(cake: CakeRecord) -> None:
 def bakectl_order_delivered(order: OrderRecord) -> None:
     """Called when an order's last cake is baked and the order is ready to deliver.
 
-    All implementations are called."""
+    Not called by ``bakectl plan`` (a what-if delivers nothing), nor again on resume for an
+    order the journal records as delivered. All implementations are called."""
 
 
 @hookspec

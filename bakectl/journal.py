@@ -5,7 +5,9 @@ One JSON object per line. The first is a header naming the orders, recipes and b
 written for (by fingerprint); then one record per state change of a cake, per order delivered,
 and per run (a resumed run appends to the same file). Each record is on disk, or at least in
 the kernel's hands, before the change is reported to anyone: a record that is not there never
-happened. A crash can cut the last line short; reading stops at the last whole record.
+happened. The exception is `delivered`, which records that the plugins were told: it is
+written once they have been, so a crash in between tells them again on resume (at least once,
+never lost). A crash can cut the last line short; reading stops at the last whole record.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class Restored:
 
     #: (order id, cake index) -> the cake's `baked` record
     baked: dict[tuple[str, int], dict] = field(default_factory=dict)
+    #: the orders an earlier run delivered (told the plugins of): not delivered again
+    delivered: set[str] = field(default_factory=set)
     #: the last bakery minute recorded: the resumed run's clock starts there
     last_minute: float = 0.0
     #: whether the last run ended normally (every cake baked or failed)
@@ -100,6 +104,8 @@ def _apply(restored: Restored, record: dict) -> None:
     event = record.get("event")
     if event == "baked":
         restored.baked[(record["order"], record["index"])] = record
+    elif event == "delivered":
+        restored.delivered.add(record["order"])
     restored.finished = event == "finished"
 
 
@@ -139,6 +145,9 @@ def _record(path: Path, number: int, line: bytes) -> dict:
             isinstance(record.get("order"), str) and isinstance(record.get("index"), int)
             and all(isinstance(record.get(f), (int, float)) for f in BAKED_FIELDS[1:])):
         raise _error(path, "damaged journal record (a baked cake without its times)",
+                     line=number)
+    if record["event"] == "delivered" and not isinstance(record.get("order"), str):
+        raise _error(path, "damaged journal record (a delivery without its order)",
                      line=number)
     return record
 

@@ -151,11 +151,15 @@ class Kitchen:
     `retries`: how many more times a cake whose making raises is made again (after a
     backoff of `retry_backoff(n)` bakery minutes). `fail_fast`: the first cake that fails
     for good stops the run. `restored`: cakes an earlier run baked ((order id, index) ->
-    journal record), taken as they are instead of being made again."""
+    journal record), taken as they are instead of being made again; `delivered`: the ids of
+    orders an earlier run delivered, reported as delivered but not delivered again.
+    `deliver`: whether finished orders are delivered (announced to plugins); a plan, a what-if,
+    delivers nothing."""
 
     def __init__(self, bakery: Bakery, clock, *, plugins=None, policy=None, driver=None,
                  journal=None, retries: int = 0, fail_fast: bool = False,
-                 restored: dict[tuple[str, int], dict] | None = None):
+                 restored: dict[tuple[str, int], dict] | None = None,
+                 delivered: Iterable[str] = (), deliver: bool = True):
         from bakectl.plugins import notifier
 
         self.bakery = bakery
@@ -179,6 +183,9 @@ class Kitchen:
         self.retries = retries
         self.fail_fast = fail_fast
         self._restored = restored or {}
+        self._delivered_before = set(delivered)
+        #: False in a plan: orders are reported as delivered, and no plugin hears of it
+        self.deliver = deliver
         #: True once the run was asked to stop (Ctrl-C, SIGTERM): no new cake is started
         self.interrupted = False
         #: why --fail-fast stopped the run, once it has
@@ -403,12 +410,19 @@ class Kitchen:
             # Done when its last cake came out of the oven; a failed order never was.
             record.done_minutes = None if failed else max(c.bake_end for c in record.cakes)
             record.status = "failed" if failed else "delivered"
-            if not failed:
-                if self.journal is not None:
-                    self.journal.write({"event": "delivered",
-                                        "m": round(self.clock.now(), 6), "order": cake.order})
-                if self._on_delivered is not None:
-                    self._on_delivered(order=record)
+            if not failed and self.deliver and cake.order not in self._delivered_before:
+                self._deliver(record)
+
+    def _deliver(self, record: OrderRecord) -> None:
+        """Tell the plugins that an order is delivered, then journal that they were told.
+
+        In this order, unlike every other record: a crash in between tells them again on
+        resume (at least once) rather than never (docs/reliability.md)."""
+        if self._on_delivered is not None:
+            self._on_delivered(order=record)
+        if self.journal is not None:
+            self.journal.write({"event": "delivered", "m": round(self.clock.now(), 6),
+                                "order": record.order.id})
 
     def describe_waiting(self) -> str:
         stuck = [c for c in self.cakes if c.status not in ("baked", "failed")]
@@ -436,15 +450,18 @@ class Kitchen:
 
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,
                 plugins=None, policy=None, journal=None, retries: int = 0,
-                fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS) -> dict:
+                fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS,
+                deliver: bool = True) -> dict:
     """Bake every order and return the JSON report (see docs/report.md).
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
     bakes in an oven `grace` seconds to finish, the second stops at once; the report covers
     what was done, with ``"interrupted": true``. An order for a recipe not in `recipes` is a
     ValueError, raised before anything starts. With a `journal` (bakectl.journal.Journal),
-    every change is recorded there first, and cakes it says an earlier run baked are not
-    baked again: the run's clock carries on from the journal's last minute."""
+    every change is recorded there first, cakes it says an earlier run baked are not baked
+    again and orders it says were delivered are not delivered again: the run's clock carries
+    on from the journal's last minute. With `deliver` false (a plan), finished orders are
+    reported as delivered but not delivered: ``bakectl_order_delivered`` is not called."""
     from bakectl.plugins import PluginError, notifier, oven_driver
 
     orders = list(orders)
@@ -455,7 +472,9 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
         clock.start_minute = restored.last_minute
     kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver,
                       journal=journal, retries=retries, fail_fast=fail_fast,
-                      restored=restored.baked if restored is not None else None)
+                      restored=restored.baked if restored is not None else None,
+                      delivered=restored.delivered if restored is not None else (),
+                      deliver=deliver)
     if journal is not None:
         journal.write({"event": "run", "m": round(clock.start_minute, 6),
                        "restored_cakes": len(restored.baked)})

@@ -13,7 +13,8 @@ MAX_LATE_ROWS = 10
 
 
 def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
-    """The report of one simulated run of `inputs` with `policy` (the plugins take part)."""
+    """The report of one simulated run of `inputs` with `policy`. The plugins take part
+    (recipes, oven drivers, displays), but nothing is delivered: a plan is a what-if."""
     from bakectl.clock import SimulatedClock
     from bakectl.kitchen import bake_orders
 
@@ -26,7 +27,7 @@ def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
     try:
         with paused_gc():
             return bake_orders(inputs.orders, inputs.recipes, inputs.bakery, SimulatedClock(),
-                               plugins=pm, policy=policy)
+                               plugins=pm, policy=policy, deliver=False)
     finally:
         if reporter is not None:
             pm.unregister(reporter)

@@ -2,15 +2,17 @@
 the user's choices (``-p MODULE``, ``-p no:NAME``, ``BAKECTL_LOAD_PLUGINS``,
 ``BAKECTL_DISABLE_PLUGINS``, ``BAKECTL_RAISE_PLUGIN_ERRORS``).
 
-An installed plugin that fails to import, or any plugin that raises in a hook, is named in one
-line on stderr with how to disable it, and is not called again; the rest of bakectl keeps
-working. With ``BAKECTL_RAISE_PLUGIN_ERRORS=1`` (for plugin authors) such a failure stops
-bakectl instead. A ``-p MODULE`` that cannot be imported always stops bakectl (a PluginError:
-one line, exit code 2): it was asked for by name.
+An installed plugin that fails to import or whose hooks do not fit bakectl's, or any plugin
+that raises in a hook, is named in one line on stderr with how to disable it, and is not called
+again; the rest of bakectl keeps working. With ``BAKECTL_RAISE_PLUGIN_ERRORS=1`` (for plugin
+authors) such a failure stops bakectl instead. A ``-p MODULE`` that cannot be imported or whose
+hooks do not fit always stops bakectl (a PluginError: one line, exit code 2): it was asked for
+by name.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -79,16 +81,61 @@ class PluginManager(pluggy.PluginManager):
         self.failures: list[PluginFailure] = []
         self.infos: dict[str, PluginInfo] = {}
 
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """pluggy's register, but a plugin whose hooks do not fit bakectl's is refused with a
+        one-line PluginValidationError (pluggy's own messages take several lines): a hook
+        taking an argument bakectl does not pass, or an unknown ``bakectl_`` name (pluggy
+        accepts those, and only check_pending, for all plugins at once, finds them)."""
+        problem = self._hook_problem(plugin)
+        if problem is not None:
+            raise pluggy.PluginValidationError(plugin, problem)
+        try:
+            return super().register(plugin, name)
+        except pluggy.PluginValidationError as exc:  # pluggy's other checks (wrappers)
+            raise pluggy.PluginValidationError(plugin, " ".join(str(exc).split())) from None
+
+    def _hook_problem(self, plugin: object) -> str | None:
+        """What is wrong with `plugin`'s hooks, in a few words, or None."""
+        for attr in dir(plugin):
+            opts = self.parse_hookimpl_opts(plugin, attr)
+            if opts is None:
+                continue
+            name = opts.get("specname") or attr
+            spec = getattr(getattr(self.hook, name, None), "spec", None)
+            if spec is None:
+                # A misspelt hook would never be called; other names are not ours to judge.
+                if name.startswith("bakectl_") and not opts.get("optionalhook"):
+                    return _unknown_hook(name)
+                continue
+            impl = pluggy.HookImpl(plugin, "", getattr(plugin, attr), opts)
+            extra = [arg for arg in impl.argnames if arg not in spec.argnames]
+            if extra:
+                return (f"{name} takes {', '.join(map(repr, extra))}, which the hook does "
+                        f"not pass (it passes {', '.join(spec.argnames)})")
+        return None
+
     def add(self, plugin: object, info: PluginInfo) -> None:
         """Register `plugin` under ``info.name`` (unless blocked) and remember where it came
-        from."""
-        if self.register(plugin, name=info.name) is not None:
+        from. A plugin whose hooks do not fit failed to load (see `fail`); a -p module stops
+        bakectl, as one that cannot be imported does."""
+        try:
+            registered = self.register(plugin, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            if info.kind == "option":
+                raise PluginError(f"-p {info.name}: cannot load the plugin module: "
+                                  f"{exc}") from exc
+            self.infos[info.name] = info
+            self.fail(info.name, exc, "to load")
+            return
+        if registered is not None:
             self.infos[info.name] = info
 
     def fail(self, name: str, exc: BaseException, doing: str, *, fatal: bool = False) -> None:
         """Record that plugin `name` failed `doing` something: one warning line, or, when
         `fatal` or in strict mode, a PluginError with that line."""
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, pluggy.PluginValidationError):
+            error = str(exc)  # our own words (register): the type would add nothing
         self.failures.append(PluginFailure(name, error))
         info = self.infos.setdefault(name, PluginInfo(name, "installed"))
         info.error = info.error or f"failed {doing}: {error}"
@@ -105,6 +152,12 @@ class PluginManager(pluggy.PluginManager):
             if plugin is not None:
                 info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
         return list(self.infos.values())
+
+
+def _unknown_hook(name: str) -> str:
+    hooks = [hook for hook in vars(hookspecs) if hook.startswith("bakectl_")]
+    close = difflib.get_close_matches(name, hooks, n=1)
+    return f"unknown hook {name}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -> PluginManager:

@@ -51,8 +51,8 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     for impl in impls:
         try:
             # Hooks take only the arguments they name (pluggy's rule).
-            provided = impl.function(**({"recipe_dirs": folders} if impl.argnames else {}))
-            provided = provided or []
+            provided = _only_recipes(
+                impl.function(**({"recipe_dirs": folders} if impl.argnames else {})))
         except InputErrors as exc:
             errors.extend(exc.errors)
             unresolved |= exc.unresolved
@@ -76,6 +76,25 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
         failed.unresolved = unresolved
         raise failed
     return recipes
+
+
+def _only_recipes(provided) -> list[Recipe]:
+    """What a bakectl_recipes hook returned, if it is a list of Recipe objects (None: none);
+    else a TypeError saying what it is instead."""
+    if provided is None:
+        return []
+    if not isinstance(provided, (list, tuple)):
+        raise TypeError(f"returned {_what(provided)}, not a list of Recipe objects")
+    for item in provided:
+        if not isinstance(item, Recipe):
+            raise TypeError(f"returned a list holding {_what(item)}, not only Recipe objects")
+    return list(provided)
+
+
+def _what(value) -> str:
+    import reprlib
+
+    return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
 def _defined_twice(first: Recipe, again: Recipe) -> InputError:

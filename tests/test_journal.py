@@ -37,10 +37,43 @@ def workload(folder):
         for oid, (recipe, n) in QUANTITIES.items()))
 
 
-def bakectl(folder, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bakectl", "bake", "orders.yaml", *args],
-                            cwd=folder, env=cli_env(), stdout=subprocess.PIPE,
+def bakectl(folder, *args, plugins=(), **env) -> subprocess.Popen:
+    options = [word for name in plugins for word in ("-p", name)]
+    return subprocess.Popen([sys.executable, "-m", "bakectl", *options, "bake", "orders.yaml",
+                             *args], cwd=folder, env=cli_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+#: a plugin that writes the id of every order it is told is delivered into $DELIVERIES
+COUNTING_PLUGIN = """\
+import os
+
+from bakectl import hookimpl
+
+
+@hookimpl
+def bakectl_order_delivered(order):
+    with open(os.environ["DELIVERIES"], "a") as stream:
+        stream.write(order.order.id + "\\n")
+"""
+
+
+def counting(folder) -> dict[str, str]:
+    """Options and environment for a run with the counting plugin; its list is
+    folder / "deliveries"."""
+    (folder / "counting.py").write_text(COUNTING_PLUGIN)
+    return {"PYTHONPATH": str(folder), "DELIVERIES": str(folder / "deliveries")}
+
+
+def delivered(folder) -> list[str]:
+    """The orders the counting plugin was told of, in order, repeats included."""
+    path = folder / "deliveries"
+    return path.read_text().split() if path.exists() else []
+
+
+def delivered_records(journal) -> list[str]:
+    return [json.loads(line)["order"] for line in journal.read_bytes().splitlines()
+            if b'"event":"delivered"' in line]
 
 
 def check_exactly_once(report: dict, before: dict) -> None:
@@ -234,3 +267,71 @@ def test_a_journal_cut_anywhere_reads_up_to_its_last_whole_record(tmp_path_facto
     assert good == len(b"".join(text.splitlines(keepends=True)[:whole]))
     assert (header is not None) == (whole >= 1)
     assert len(restored.baked) == max(0, whole - 1)
+
+
+def test_orders_delivered_before_ctrl_c_are_not_delivered_again_on_resume(tmp_path):
+    # Two ovens at 600x: o-1 is ready in a moment, o-2 bakes for a minute of wall time;
+    # Ctrl-C once o-1 is delivered.
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "quick.yaml").write_text(
+        RECIPE.format(name="quick", mix=0, temp=20, bake=1))
+    (tmp_path / "recipes" / "slow.yaml").write_text(
+        RECIPE.format(name="slow", mix=0, temp=20, bake=600))
+    (tmp_path / "bakery.yaml").write_text("ovens: 2\n")
+    (tmp_path / "orders.yaml").write_text(
+        "orders:\n  - {id: o-1, recipe: quick}\n  - {id: o-2, recipe: slow}\n")
+    env = counting(tmp_path)
+    process = bakectl(tmp_path, "--speed", "600", "--grace", "0", plugins=["counting"], **env)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "order o-1 delivered" in line:
+            break
+    else:
+        process.kill()
+        raise AssertionError("o-1 was never delivered: " + "".join(seen))
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert delivered(tmp_path) == ["o-1"]
+
+    journal = tmp_path / "orders.yaml.journal"
+    resumed = run_cli("-p", "counting", "bake", "orders.yaml", "--speed", "60000", "--json",
+                      "--no-progress", "--resume", cwd=tmp_path, **env)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    # Both orders are reported as delivered; only o-2 is delivered by this run.
+    assert [o["status"] for o in report["orders"]] == ["delivered", "delivered"]
+    assert delivered(tmp_path) == ["o-1", "o-2"]
+    assert delivered_records(journal) == ["o-1", "o-2"]
+
+    # Resuming a finished journal delivers nothing and records no delivery again.
+    again = run_cli("-p", "counting", "bake", "orders.yaml", "--speed", "60000", "--json",
+                    "--no-progress", "--resume", cwd=tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["orders"] == report["orders"]
+    assert delivered(tmp_path) == ["o-1", "o-2"]
+    assert delivered_records(journal) == ["o-1", "o-2"]
+
+
+def test_an_order_baked_but_not_recorded_as_delivered_is_delivered_on_resume(tmp_path):
+    workload(tmp_path)
+    env = counting(tmp_path)
+    first = run_cli("-p", "counting", "bake", "orders.yaml", "--simulate", "--journal", "j",
+                    cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    told = delivered(tmp_path)
+    assert sorted(told) == sorted(QUANTITIES)
+    # A crash after the third order's last cake was baked, before its `delivered` record.
+    journal = tmp_path / "j"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    third = [k for k, line in enumerate(lines) if b'"event":"delivered"' in line][2]
+    journal.write_bytes(b"".join(lines[:third]))
+    (tmp_path / "deliveries").unlink()
+
+    resumed = run_cli("-p", "counting", "bake", "orders.yaml", "--simulate", "--journal", "j",
+                      "--resume", cwd=tmp_path, **env)
+    assert resumed.returncode == 0, resumed.stderr
+    # The third order is delivered again (at least once), with those not delivered before.
+    assert delivered(tmp_path) == told[2:]
+    assert delivered_records(journal) == told

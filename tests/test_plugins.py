@@ -15,7 +15,7 @@ import sys
 import types
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import RECIPE, ROOT, run_cli
 
 from bakectl import (
     Bake,
@@ -408,6 +408,62 @@ def test_a_broken_installed_plugin_does_not_stop_help_recipes_or_a_bake(write, t
     strict = run_cli("recipes", BAKECTL_RAISE_PLUGIN_ERRORS="1", **env)
     assert strict.returncode == 2 and strict.stderr.startswith(line)
     assert "Traceback" in strict.stderr  # plugin authors asked for it
+
+
+#: plugins whose hooks do not fit bakectl's, and the problem bakectl names
+MISFITS = {
+    "an argument the hook lacks": (
+        "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_cake_stage(cake, stage, when):"
+        "\n    pass\n",
+        "bakectl_cake_stage takes 'when', which the hook does not pass (it passes cake, stage, "
+        "minute)"),
+    "a misspelt hook name": (
+        "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipe():\n    return []\n",
+        "unknown hook bakectl_recipe (did you mean bakectl_recipes?)"),
+}
+
+
+@pytest.mark.parametrize("source, problem", list(MISFITS.values()), ids=list(MISFITS))
+def test_a_plugin_whose_hooks_do_not_fit_fails_to_load_and_only_it(write, tmp_path, source,
+                                                                    problem):
+    installed_on_path(tmp_path / "site", "misfit", "misfit_plugin", source)
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    env = {"PYTHONPATH": str(tmp_path / "site"), "cwd": tmp_path,
+           "BAKECTL_LOAD_PLUGINS": "misfit"}
+    line = (f"bakectl: plugin 'misfit' failed to load: {problem} (disable it with -p no:misfit "
+            "or BAKECTL_DISABLE_PLUGINS=misfit)\n")
+    for args in (["recipes"], ["bake", "orders.yaml", "--simulate", "--no-progress"]):
+        result = run_cli(*args, **env)
+        assert (result.returncode, result.stderr) == (0, line), args
+    listed = run_cli("plugins", "--json", **env)
+    [misfit] = [p for p in json.loads(listed.stdout) if p["name"] == "misfit"]
+    assert (misfit["package"], misfit["error"]) == ("bakectl-misfit", f"failed to load: {problem}")
+    # Asked for by name with -p: one line and exit 2, as for a module that cannot be imported.
+    explicit = run_cli("-p", "misfit_plugin", "recipes", PYTHONPATH=str(tmp_path / "site"),
+                       cwd=tmp_path)
+    assert (explicit.returncode, explicit.stderr, explicit.stdout) == (
+        2, f"bakectl: -p misfit_plugin: cannot load the plugin module: {problem}\n", "")
+
+
+@pytest.mark.parametrize("returned, wrong", [
+    ('{"name": "x"}', "returned dict {'name': 'x'}, not a list of Recipe objects"),
+    ('["sponge", None]', "returned a list holding str 'sponge', not only Recipe objects"),
+])
+def test_a_recipes_hook_that_returns_no_recipes_is_one_line_naming_it(write, tmp_path,
+                                                                      returned, wrong):
+    write("odd.py", f"from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipes():\n"
+                    f"    return {returned}\n")
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    line = (f"bakectl: plugin 'odd' failed in bakectl_recipes: TypeError: {wrong} (disable it "
+            "with -p no:odd or BAKECTL_DISABLE_PLUGINS=odd)\n")
+    listed, baked = (run_cli("-p", "odd", *args, PYTHONPATH=str(tmp_path), cwd=tmp_path)
+                     for args in (["recipes", "--json"],
+                                  ["bake", "orders.yaml", "--simulate", "--no-progress"]))
+    assert (listed.returncode, listed.stderr) == (0, line)
+    assert [recipe["name"] for recipe in json.loads(listed.stdout)] == ["sponge"]
+    assert (baked.returncode, baked.stderr) == (0, line)
 
 
 def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_path):

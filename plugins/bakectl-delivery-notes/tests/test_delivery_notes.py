@@ -122,3 +122,25 @@ def test_on_the_command_line_a_failing_webhook_is_one_line_and_the_bake_succeeds
                            "bakectl_run_finished: RuntimeError: 1 delivery note(s) failed")
     assert line.endswith("(disable it with -p no:bakectl_delivery_notes or "
                          "BAKECTL_DISABLE_PLUGINS=bakectl_delivery_notes)")
+
+
+def test_a_plan_writes_no_notes_and_a_simulated_bake_does(bakectl_cli, tmp_path):
+    # A plan is a what-if: it bakes through the plugins but delivers nothing.
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "sponge.yaml").write_text(
+        "name: sponge\ningredients: [{name: flour, quantity: 200, unit: g}]\n"
+        "mix_minutes: 10\noven: {temperature_c: 180, bake_minutes: 25}\n")
+    (tmp_path / "orders.yaml").write_text("orders:\n  - {id: o-1, recipe: sponge}\n"
+                                          "  - {id: o-2, recipe: sponge, quantity: 2}\n")
+    env = {"BAKECTL_DELIVERY_NOTES_DIR": str(tmp_path / "notes")}
+    for args in (["--json"], ["--compare"], ["--progress"]):
+        planned = bakectl_cli("plan", "orders.yaml", *args, plugins=["bakectl_delivery_notes"],
+                              env=env)
+        assert planned.returncode == 0, planned.stderr
+        assert "order o-1 delivered" not in planned.stderr, args  # progress shows deliveries
+        assert not (tmp_path / "notes").exists(), args
+    assert "o-2 #2 sponge: baking in oven-" in planned.stderr  # the plan still shows progress
+    baked = bakectl_cli("bake", "orders.yaml", "--simulate", "--no-progress",
+                        plugins=["bakectl_delivery_notes"], env=env)
+    assert baked.returncode == 0, baked.stderr
+    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["o-1.txt", "o-2.txt"]
