@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from conftest import ROOT, cli_env
@@ -102,7 +103,7 @@ class Server:
         """Poll the order until its status is one of `statuses` (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
-            order = self.client.get(f"/orders/{order_id}").json()
+            order = self.client.get(f"/orders/{quote(order_id, safe='')}").json()
             if order.get("status") in statuses or time.monotonic() > deadline:
                 assert order.get("status") in statuses, order
                 return order

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 from conftest import ROOT, cli_env, run_cli
@@ -62,6 +63,23 @@ def test_an_order_goes_from_post_to_a_delivery_order(server):
                      "ready_at": done["finished_at"]}]
     # The plugin's delivery hook heard of it once, after it was stored.
     assert server.deliveries.read_text().split().count("life-1") == 1
+
+
+def test_any_unicode_id_gets_a_percent_encoded_location_that_finds_it(server):
+    # Not Latin-1, Latin-1 but not ASCII, and characters that mean something in a URL.
+    ids = ("life-köök-🎂", "life-Zoë-2", "life-a/b?c#d%2F e")
+    for order_id in ids:
+        response = post(server, {"id": order_id, "recipe": "quick"})
+        assert response.status_code == 201, response.text
+        location = response.headers["location"]
+        assert location == "/orders/" + quote(order_id, safe="") and location.isascii()
+        assert server.client.get(location).json()["id"] == order_id
+    for order_id in ids:
+        assert server.wait_for(order_id, "delivered")["id"] == order_id
+    deliveries = server.client.get("/deliveries", params={"limit": 500}).json()["items"]
+    assert {d["order"] for d in deliveries} >= set(ids)
+    heard = server.deliveries.read_text(encoding="utf-8").splitlines()
+    assert all(heard.count(order_id) == 1 for order_id in ids)
 
 
 def test_orders_and_deliveries_are_listed_in_pages(server):

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -193,7 +193,10 @@ def create_app(service: BakeryService, *, token: str | None = None,
             answer = await service.submit(data, key, digest)
         except turned_down as exc:
             return refused(exc)
-        return json_response(answer, 201, headers={"Location": f"/orders/{answer['id']}"})
+        # Percent-encoded: a header is Latin-1, an id any Unicode (and a '/', '?' or '#' in
+        # it would change the path). The order is stored by now: nothing here may fail.
+        location = f"/orders/{quote(answer['id'], safe='')}"
+        return json_response(answer, 201, headers={"Location": location})
 
     @app.get("/orders/{order_id:path}", tags=["orders"], summary="One order",
              responses={404: {"description": "No such order"}})
