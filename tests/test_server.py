@@ -4,7 +4,6 @@ SQLite file, real HTTP. Bakery time runs 6000 times faster: a sponge takes half 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import ROOT, cli_env, run_cli
-from serving import Lines, Server
+from serving import Lines, Server, one_line, serve_refused
 
 SPEED = ("--speed", "6000")
 
@@ -352,12 +351,8 @@ def test_with_a_token_every_write_needs_it(tmp_path, write):
 
 
 def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
-    result = run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--host",
-                     "0.0.0.0", "--port", "0", "--db", str(tmp_path / "x.db"), cwd=tmp_path,
-                     PYTHONPATH=str(os.path.dirname(__file__)))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "without a token" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = serve_refused(tmp_path, "--host", "0.0.0.0", "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 2 and "without a token" in one_line(result)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -626,6 +621,46 @@ def test_after_kill_9_every_acknowledged_order_is_delivered_exactly_once(tmp_pat
     # Every delivery reached the plugin's hook (a crash between storing one and calling
     # the hook calls it again on restart: at least once).
     assert set(second.deliveries.read_text().split()) == set(acknowledged)
+
+
+def test_a_second_server_on_the_same_database_is_refused(tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db) as first:
+        assert post(first, {"id": "lock-1", "recipe": "slow_mix"}).status_code == 201
+        # Two kitchens would both bake the unfinished orders and both deliver them.
+        second = serve_refused(tmp_path, "--db", str(db))
+        assert second.returncode == 2
+        assert one_line(second) == (f"{db}: already served by another bakectl serve "
+                                    f"(pid {first.proc.pid}): one server per database")
+        # Another spelling of the same file is the same database.
+        relative = serve_refused(tmp_path, "--db", "./bakery.db")
+        assert relative.returncode == 2 and "already served" in one_line(relative)
+
+        assert post(first, {"id": "lock-2", "recipe": "quick"}).status_code == 201
+        first.wait_for("lock-2", "delivered")  # the first goes on as before
+        first.proc.kill()  # -9: the kernel drops the lock with the process
+        first.proc.wait()
+    with Server(tmp_path, *SPEED, db=db) as again:
+        assert "1 orders resumed" in again.stderr
+        assert again.client.get("/orders/lock-1").json()["status"] in ("queued", "mixing")
+    assert first.deliveries.read_text().split() == ["lock-2"]
+
+
+def test_a_database_that_cannot_be_opened_is_refused_in_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    missing = tmp_path / "no" / "such" / "bakery.db"
+    for db, reason in ((text, "file is not a database"),
+                       (folder, "unable to open database file"),
+                       (missing, f"no such directory: {missing.parent}")):
+        result = serve_refused(tmp_path, "--db", str(db))
+        assert result.returncode == 2
+        assert one_line(result) == f"{db}: cannot open the database: {reason}"
+    # Nothing was created or changed: no folder, no database, no lock file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.db", "notes.txt"]
+    assert text.read_text() == "not a database\n" and not any(folder.iterdir())
 
 
 def test_sigterm_lets_the_ovens_finish_and_exits_0(tmp_path):
