@@ -3,6 +3,7 @@ SQLite file, real HTTP. Bakery time runs 6000 times faster: a sponge takes half 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -269,6 +270,47 @@ def test_a_cancelled_order_gives_its_place_in_the_oven_queue_back(tmp_path):
         oven = one_oven.client.get("/ovens").json()[0]
         assert oven["cake"] == {"order": "hog", "index": 1, "recipe": "long_bake"}
         assert one_oven.stop() == 0
+
+
+# -- ETA --------------------------------------------------------------------------------------
+
+
+def minutes_between(earlier: str, later: str) -> float:
+    """Bakery minutes between two of the API's times, at SPEED (ms rounding: ±0.1 minute)."""
+    seconds = (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)
+               ).total_seconds()
+    return seconds * float(SPEED[1]) / 60
+
+
+def test_the_eta_counts_oven_set_up_and_the_mixers(tmp_path, write):
+    # One oven that preheats 0.01 °C a minute: a sponge (mix 10, 180 °C, bake 25: see
+    # serve_plugin.py) preheats 16,000 minutes from 20 °C, and one mixer.
+    bakery = write("bakery.yaml", "ambient_c: 20\nmixers: 1\novens:\n"
+                   "  - {name: slow, max_temperature_c: 250, preheat_c_per_min: 0.01}\n")
+    setup, bake, mix = (180 - 20) / 0.01, 25, 10
+    with Server(tmp_path, *SPEED, "--bakery", str(bakery)) as one:
+        assert post(one, {"id": "eta-hot", "recipe": "sponge"}).status_code == 201
+        hot = one.wait_for("eta-hot", "baking")
+        assert hot["cakes"][0]["stage"] == "preheating"
+        # It went into the oven when its mixing ended, or after: it comes out no sooner
+        # than the whole set-up and bake after that.
+        assert minutes_between(hot["cakes"][0]["mix_end"], hot["eta"]) >= setup + bake - 0.2
+
+        # The next sponge waits for that oven (already heading to its temperature).
+        assert post(one, {"id": "eta-next", "recipe": "sponge"}).status_code == 201
+        following = one.client.get("/orders/eta-next").json()
+        assert minutes_between(hot["eta"], following["eta"]) >= bake - 0.2
+
+        # The only mixer is taken for ever: a sponge behind it waits for it to be free.
+        assert post(one, {"id": "eta-hog", "recipe": "slow_mix"}).status_code == 201
+        hog = one.wait_for("eta-hog", "mixing")
+        assert post(one, {"id": "eta-last", "recipe": "sponge"}).status_code == 201
+        last = one.client.get("/orders/eta-last").json()
+        assert last["cakes"][0]["stage"] == "queued"
+        hog_mixed = 10**7  # slow_mix's mix_minutes
+        assert minutes_between(hog["cakes"][0]["mix_start"], last["eta"]) \
+            >= hog_mixed + mix + bake - 0.2
+        assert one.stop() == 0
 
 
 # -- a server runs for days ------------------------------------------------------------------
