@@ -199,6 +199,19 @@ def test_bad_orders_get_422_naming_the_field(server, body, field):
     no_traceback(response)
 
 
+def test_a_key_given_twice_is_refused_naming_it(server):
+    # As in an orders file: an error, not "the last one wins".
+    response = server.client.post("/orders", content=b'{"id": "bad-dk", "recipe": "quick", '
+                                  b'"recipe": "sponge"}',
+                                  headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"] == [{"field": "recipe",
+                                  "message": "duplicate key: give each key once"}]
+    assert problem["detail"] == "recipe: duplicate key: give each key once"
+    assert server.client.get("/orders/bad-dk").status_code == 404  # nothing was stored
+
+
 def test_hints_name_what_was_meant(server):
     problem = server.client.post("/orders", json={"id": "x", "recipe": "sponj",
                                                   "quantiy": 2}).json()

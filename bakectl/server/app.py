@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from bakectl import __version__
 from bakectl.server.bakery import STATUSES, BakeryService, Refused, log
 from bakectl.server.store import StoreError
-from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem
+from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem, parse_json
 
 #: Largest request body accepted (one order is a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
@@ -180,10 +180,12 @@ def create_app(service: BakeryService, *, token: str | None = None,
             return denied
         body = await request.body()
         try:
-            data = json.loads(body)
+            data = parse_json(body)
         except ValueError as exc:
             return problem(422, f"body: not valid JSON ({exc})",
                            errors=[Problem("body", "not valid JSON")])
+        except InvalidOrder as exc:  # a key given twice
+            return refused(exc)
         key = request.headers.get("idempotency-key")
         digest = None
         if key is not None:
