@@ -10,9 +10,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
-from conftest import ROOT, cli_env
+from conftest import ROOT, cli_env, run_cli
 
 TESTS = Path(__file__).resolve().parent
 LISTENING = re.compile(r"listening on (http://\S+)")
@@ -102,7 +103,7 @@ class Server:
         """Poll the order until its status is one of `statuses` (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
-            order = self.client.get(f"/orders/{order_id}").json()
+            order = self.client.get(f"/orders/{quote(order_id, safe='')}").json()
             if order.get("status") in statuses or time.monotonic() > deadline:
                 assert order.get("status") in statuses, order
                 return order
@@ -117,4 +118,18 @@ class Server:
             self.proc.stdout.close()
 
 
-__all__ = ["ROOT", "Lines", "Server"]
+def serve_refused(folder: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """``bakectl serve --port 0 ARGS`` in `folder`, for a server that must refuse to start:
+    the finished process (a server that starts all the same runs into `timeout`)."""
+    return run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--port", "0",
+                   *args, cwd=folder, timeout=timeout, PYTHONPATH=str(TESTS))
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a refused command printed on stderr (and nothing else)."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+    return result.stderr.rstrip("\n")
+
+
+__all__ = ["ROOT", "Lines", "Server", "one_line", "serve_refused"]

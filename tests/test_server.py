@@ -3,17 +3,18 @@ SQLite file, real HTTP. Bakery time runs 6000 times faster: a sponge takes half 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 from conftest import ROOT, cli_env, run_cli
-from serving import Lines, Server
+from serving import Lines, Server, one_line, serve_refused
 
 SPEED = ("--speed", "6000")
 
@@ -62,6 +63,23 @@ def test_an_order_goes_from_post_to_a_delivery_order(server):
                      "ready_at": done["finished_at"]}]
     # The plugin's delivery hook heard of it once, after it was stored.
     assert server.deliveries.read_text().split().count("life-1") == 1
+
+
+def test_any_unicode_id_gets_a_percent_encoded_location_that_finds_it(server):
+    # Not Latin-1, Latin-1 but not ASCII, and characters that mean something in a URL.
+    ids = ("life-köök-🎂", "life-Zoë-2", "life-a/b?c#d%2F e")
+    for order_id in ids:
+        response = post(server, {"id": order_id, "recipe": "quick"})
+        assert response.status_code == 201, response.text
+        location = response.headers["location"]
+        assert location == "/orders/" + quote(order_id, safe="") and location.isascii()
+        assert server.client.get(location).json()["id"] == order_id
+    for order_id in ids:
+        assert server.wait_for(order_id, "delivered")["id"] == order_id
+    deliveries = server.client.get("/deliveries", params={"limit": 500}).json()["items"]
+    assert {d["order"] for d in deliveries} >= set(ids)
+    heard = server.deliveries.read_text(encoding="utf-8").splitlines()
+    assert all(heard.count(order_id) == 1 for order_id in ids)
 
 
 def test_orders_and_deliveries_are_listed_in_pages(server):
@@ -181,6 +199,19 @@ def test_bad_orders_get_422_naming_the_field(server, body, field):
     no_traceback(response)
 
 
+def test_a_key_given_twice_is_refused_naming_it(server):
+    # As in an orders file: an error, not "the last one wins".
+    response = server.client.post("/orders", content=b'{"id": "bad-dk", "recipe": "quick", '
+                                  b'"recipe": "sponge"}',
+                                  headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"] == [{"field": "recipe",
+                                  "message": "duplicate key: give each key once"}]
+    assert problem["detail"] == "recipe: duplicate key: give each key once"
+    assert server.client.get("/orders/bad-dk").status_code == 404  # nothing was stored
+
+
 def test_hints_name_what_was_meant(server):
     problem = server.client.post("/orders", json={"id": "x", "recipe": "sponj",
                                                   "quantiy": 2}).json()
@@ -252,6 +283,47 @@ def test_a_cancelled_order_gives_its_place_in_the_oven_queue_back(tmp_path):
         oven = one_oven.client.get("/ovens").json()[0]
         assert oven["cake"] == {"order": "hog", "index": 1, "recipe": "long_bake"}
         assert one_oven.stop() == 0
+
+
+# -- ETA --------------------------------------------------------------------------------------
+
+
+def minutes_between(earlier: str, later: str) -> float:
+    """Bakery minutes between two of the API's times, at SPEED (ms rounding: ±0.1 minute)."""
+    seconds = (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)
+               ).total_seconds()
+    return seconds * float(SPEED[1]) / 60
+
+
+def test_the_eta_counts_oven_set_up_and_the_mixers(tmp_path, write):
+    # One oven that preheats 0.01 °C a minute: a sponge (mix 10, 180 °C, bake 25: see
+    # serve_plugin.py) preheats 16,000 minutes from 20 °C, and one mixer.
+    bakery = write("bakery.yaml", "ambient_c: 20\nmixers: 1\novens:\n"
+                   "  - {name: slow, max_temperature_c: 250, preheat_c_per_min: 0.01}\n")
+    setup, bake, mix = (180 - 20) / 0.01, 25, 10
+    with Server(tmp_path, *SPEED, "--bakery", str(bakery)) as one:
+        assert post(one, {"id": "eta-hot", "recipe": "sponge"}).status_code == 201
+        hot = one.wait_for("eta-hot", "baking")
+        assert hot["cakes"][0]["stage"] == "preheating"
+        # It went into the oven when its mixing ended, or after: it comes out no sooner
+        # than the whole set-up and bake after that.
+        assert minutes_between(hot["cakes"][0]["mix_end"], hot["eta"]) >= setup + bake - 0.2
+
+        # The next sponge waits for that oven (already heading to its temperature).
+        assert post(one, {"id": "eta-next", "recipe": "sponge"}).status_code == 201
+        following = one.client.get("/orders/eta-next").json()
+        assert minutes_between(hot["eta"], following["eta"]) >= bake - 0.2
+
+        # The only mixer is taken for ever: a sponge behind it waits for it to be free.
+        assert post(one, {"id": "eta-hog", "recipe": "slow_mix"}).status_code == 201
+        hog = one.wait_for("eta-hog", "mixing")
+        assert post(one, {"id": "eta-last", "recipe": "sponge"}).status_code == 201
+        last = one.client.get("/orders/eta-last").json()
+        assert last["cakes"][0]["stage"] == "queued"
+        hog_mixed = 10**7  # slow_mix's mix_minutes
+        assert minutes_between(hog["cakes"][0]["mix_start"], last["eta"]) \
+            >= hog_mixed + mix + bake - 0.2
+        assert one.stop() == 0
 
 
 # -- a server runs for days ------------------------------------------------------------------
@@ -334,12 +406,8 @@ def test_with_a_token_every_write_needs_it(tmp_path, write):
 
 
 def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
-    result = run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--host",
-                     "0.0.0.0", "--port", "0", "--db", str(tmp_path / "x.db"), cwd=tmp_path,
-                     PYTHONPATH=str(os.path.dirname(__file__)))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "without a token" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = serve_refused(tmp_path, "--host", "0.0.0.0", "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 2 and "without a token" in one_line(result)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -608,6 +676,46 @@ def test_after_kill_9_every_acknowledged_order_is_delivered_exactly_once(tmp_pat
     # Every delivery reached the plugin's hook (a crash between storing one and calling
     # the hook calls it again on restart: at least once).
     assert set(second.deliveries.read_text().split()) == set(acknowledged)
+
+
+def test_a_second_server_on_the_same_database_is_refused(tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db) as first:
+        assert post(first, {"id": "lock-1", "recipe": "slow_mix"}).status_code == 201
+        # Two kitchens would both bake the unfinished orders and both deliver them.
+        second = serve_refused(tmp_path, "--db", str(db))
+        assert second.returncode == 2
+        assert one_line(second) == (f"{db}: already served by another bakectl serve "
+                                    f"(pid {first.proc.pid}): one server per database")
+        # Another spelling of the same file is the same database.
+        relative = serve_refused(tmp_path, "--db", "./bakery.db")
+        assert relative.returncode == 2 and "already served" in one_line(relative)
+
+        assert post(first, {"id": "lock-2", "recipe": "quick"}).status_code == 201
+        first.wait_for("lock-2", "delivered")  # the first goes on as before
+        first.proc.kill()  # -9: the kernel drops the lock with the process
+        first.proc.wait()
+    with Server(tmp_path, *SPEED, db=db) as again:
+        assert "1 orders resumed" in again.stderr
+        assert again.client.get("/orders/lock-1").json()["status"] in ("queued", "mixing")
+    assert first.deliveries.read_text().split() == ["lock-2"]
+
+
+def test_a_database_that_cannot_be_opened_is_refused_in_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    missing = tmp_path / "no" / "such" / "bakery.db"
+    for db, reason in ((text, "file is not a database"),
+                       (folder, "unable to open database file"),
+                       (missing, f"no such directory: {missing.parent}")):
+        result = serve_refused(tmp_path, "--db", str(db))
+        assert result.returncode == 2
+        assert one_line(result) == f"{db}: cannot open the database: {reason}"
+    # Nothing was created or changed: no folder, no database, no lock file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.db", "notes.txt"]
+    assert text.read_text() == "not a database\n" and not any(folder.iterdir())
 
 
 def test_sigterm_lets_the_ovens_finish_and_exits_0(tmp_path):

@@ -44,9 +44,10 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
                                       help="Port (0: any free one).")] = 8080,
-    db: Annotated[Path, typer.Option("--db", metavar="FILE",
-                                     help="SQLite database of orders and deliveries.")
-                  ] = Path("bakectl.db"),
+    db: Annotated[Path, typer.Option(
+        "--db", metavar="FILE",
+        help="SQLite database of orders and deliveries (one server at a time).")
+    ] = Path("bakectl.db"),
     speed: Annotated[float, typer.Option(
         "--speed", metavar="FACTOR",
         help="Bakery time runs FACTOR times faster than the wall clock.")] = 1.0,

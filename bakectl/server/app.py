@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from bakectl import __version__
 from bakectl.server.bakery import STATUSES, BakeryService, Refused, log
 from bakectl.server.store import StoreError
-from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem
+from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem, parse_json
 
 #: Largest request body accepted (one order is a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
@@ -180,10 +180,12 @@ def create_app(service: BakeryService, *, token: str | None = None,
             return denied
         body = await request.body()
         try:
-            data = json.loads(body)
+            data = parse_json(body)
         except ValueError as exc:
             return problem(422, f"body: not valid JSON ({exc})",
                            errors=[Problem("body", "not valid JSON")])
+        except InvalidOrder as exc:  # a key given twice
+            return refused(exc)
         key = request.headers.get("idempotency-key")
         digest = None
         if key is not None:
@@ -193,7 +195,10 @@ def create_app(service: BakeryService, *, token: str | None = None,
             answer = await service.submit(data, key, digest)
         except turned_down as exc:
             return refused(exc)
-        return json_response(answer, 201, headers={"Location": f"/orders/{answer['id']}"})
+        # Percent-encoded: a header is Latin-1, an id any Unicode (and a '/', '?' or '#' in
+        # it would change the path). The order is stored by now: nothing here may fail.
+        location = f"/orders/{quote(answer['id'], safe='')}"
+        return json_response(answer, 201, headers={"Location": location})
 
     @app.get("/orders/{order_id:path}", tags=["orders"], summary="One order",
              responses={404: {"description": "No such order"}})

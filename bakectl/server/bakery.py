@@ -357,34 +357,63 @@ class BakeryService:
         return items, (rows[-1]["seq"] if len(rows) == limit else None)
 
     def eta_minutes(self, live: Live) -> float:
-        """When the order's last cake should come out: an estimate that assumes the cakes
-        ahead of it take the ovens in arrival order."""
+        """When the order's last cake should come out of the oven: an estimate (see "ETA" in
+        docs/server.md). The cakes ahead of it take the mixers and ovens in arrival order, each
+        for its mix and bake time; each oven set-up (preheat or cool-down) is counted for the
+        cakes of this order only, as the least any oven would need."""
         now = self.clock.now()
         ovens = self.kitchen.ovens.ovens
-        busy = sum(max(0.0, (c.bake_start or now) + self.recipes[c.recipe].bake_minutes - now)
-                   for c in self.in_oven.values())
-        ahead = busy
-        for other in self.live.values():  # oven work that arrived before this order
+        mixers = self.kitchen.bakery.mixers
+        recipe = self.recipes[live.row["recipe"]]
+        oven_ahead = sum(max(0.0, self._out_of_oven(c, now) - now)
+                         for c in self.in_oven.values())
+        mix_ahead = 0.0  # mixing still to do before a queued cake of this order gets a mixer
+        for other in self.live.values():  # work that arrived before this order
             if other is live:
                 break
-            ahead += sum(self.recipes[c.recipe].bake_minutes for c in other.record.cakes
-                         if c.stage in ("queued", "mixing", "waiting"))
-        recipe = self.recipes[live.row["recipe"]]
+            for cake in other.record.cakes:
+                if cake.stage in ("queued", "mixing", "waiting"):
+                    oven_ahead += self.recipes[cake.recipe].bake_minutes
+                    mix_ahead += self._mix_left(cake, now)
+        setup = min((_setup_once_free(oven, recipe.temperature_c) for oven in ovens
+                     if oven.can_bake(recipe)), default=0.0)
         eta = now
         for cake in live.record.cakes:
             if cake.bake_end is not None:
                 end = cake.bake_end
-            elif cake.bake_start is not None:
-                end = cake.bake_start + recipe.bake_minutes
-            elif cake.stage == "preheating":
-                end = now + recipe.bake_minutes
+            elif cake.bake_start is not None or cake.stage == "preheating":
+                end = self._out_of_oven(cake, now)
             else:
-                ready = (cake.mix_start if cake.mix_start is not None else now) \
-                    + recipe.mix_minutes
-                end = max(ready, now + ahead / len(ovens)) + recipe.bake_minutes
-                ahead += recipe.bake_minutes
+                if cake.mix_end is not None:
+                    ready = cake.mix_end
+                elif cake.mix_start is not None:
+                    ready = cake.mix_start + recipe.mix_minutes
+                else:  # queued: with a limited number of mixers, after the mixing ahead
+                    ready = now + (mix_ahead / mixers if mixers else 0.0) + recipe.mix_minutes
+                mix_ahead += self._mix_left(cake, now)
+                end = max(ready, now + oven_ahead / len(ovens)) + setup + recipe.bake_minutes
+                oven_ahead += recipe.bake_minutes
             eta = max(eta, end)
         return eta
+
+    def _mix_left(self, cake, now: float) -> float:
+        """Mixer minutes a cake still needs."""
+        mix = self.recipes[cake.recipe].mix_minutes
+        if cake.stage == "queued":
+            return mix
+        if cake.stage == "mixing":
+            return max(0.0, cake.mix_start + mix - now)
+        return 0.0
+
+    def _out_of_oven(self, cake, now: float) -> float:
+        """When a cake in an oven should come out: after what is left of the oven's set-up
+        (an oven's temperature changes only once its set-up is over), then its bake."""
+        recipe = self.recipes[cake.recipe]
+        if cake.bake_start is not None:
+            return cake.bake_start + recipe.bake_minutes
+        oven = next(o for o in self.kitchen.ovens.ovens if o.name == cake.oven)
+        target = oven.target_c if oven.target_c is not None else recipe.temperature_c
+        return max(now, cake.oven_start + oven.setup_minutes(target)) + recipe.bake_minutes
 
     def waiting_for_ovens(self) -> int:
         # Counted from the cakes: the pool's queue still holds cancelled waiters until it
@@ -443,6 +472,15 @@ class BakeryService:
                   "# TYPE bakectl_event_subscribers gauge",
                   f"bakectl_event_subscribers {self.events.subscribers}"]
         return "\n".join(lines) + "\n"
+
+
+def _setup_once_free(oven, temperature_c: float) -> float:
+    """Oven.setup_minutes from the temperature the oven will be at once free: the one it is
+    heating or cooling to, if it is."""
+    start = oven.target_c if oven.target_c is not None else oven.temperature_c
+    if temperature_c > start:
+        return (temperature_c - start) / oven.spec.preheat_c_per_min
+    return (start - temperature_c) / oven.spec.cool_c_per_min
 
 
 def _label(value: str) -> str:

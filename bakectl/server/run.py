@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -129,6 +131,66 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def database_lock(db: Path):
+    """Hold the database for this process: one server per database, or two kitchens would
+    bake every unfinished order and call the delivery hook twice.
+
+    flock on `<db>.lock`, not a pid file: the kernel drops the lock when the process dies,
+    kill -9 included, so there is never a stale one to clean up. The file stays, holding the
+    last holder's pid for the message. Not on the database itself: SQLite's own fcntl locks
+    live there."""
+    path = db.resolve()  # another spelling of the same path, or a symlink to it, is the same
+    lock = path.with_name(path.name + ".lock")
+    created = not lock.exists()
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError(f"{db}: cannot open the database: {lock}: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise UsageError(f"{db}: already served by another bakectl serve{who}: one "
+                             f"server per database") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        except UsageError:
+            if created:  # never served: leave no lock file beside a path that was refused
+                lock.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(fd)
+
+
+def check_database(db: Path) -> None:
+    """Refuse a database path whose folder is missing (rather than create it: a typo in
+    --db would otherwise start an empty bakery somewhere unexpected)."""
+    folder = db.parent
+    if not folder.is_dir():
+        reason = "not a directory" if folder.exists() else "no such directory"
+        raise UsageError(f"{db}: cannot open the database: {reason}: {folder}")
+
+
+def open_store(db: Path):
+    """The store, open; a database SQLite cannot open is a UsageError (one line, exit 2)."""
+    import sqlite3
+
+    from bakectl.server.store import Store
+
+    store = Store(db)
+    try:
+        store.open()
+    except sqlite3.Error as exc:  # a directory, a file that is not SQLite, no permission
+        raise UsageError(f"{db}: cannot open the database: {exc}") from None
+    return store
+
+
 async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
                 token: str | None, plugins=None, grace: float = 30.0,
                 max_body: int | None = None, event_history: int = 10_000) -> None:
@@ -136,13 +198,14 @@ async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
     from bakectl.server.app import MAX_BODY_BYTES, create_app
     from bakectl.server.bakery import BakeryService
     from bakectl.server.events import EventHub
-    from bakectl.server.store import Store
 
     check_binding(host, token)
-    sock = _listen(host, port)
-    store = Store(db)
-    store.open()
-    try:
+    check_database(db)
+    with database_lock(db), contextlib.ExitStack() as held:  # the lock is released last
+        sock = _listen(host, port)
+        held.callback(sock.close)
+        store = open_store(db)
+        held.callback(store.close)
         service = BakeryService(store, recipes, bakery, clock, plugins=plugins,
                                 events=EventHub(history=event_history))
         app = create_app(service, token=token, max_body=max_body or MAX_BODY_BYTES)
@@ -182,7 +245,4 @@ async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-    finally:
-        store.close()
-        sock.close()
     log("closed")

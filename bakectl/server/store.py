@@ -84,12 +84,16 @@ def _row(cursor: sqlite3.Cursor, values: tuple) -> dict[str, Any]:
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) on a WAL database."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = _row
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit is on disk (the WAL fsynced) before COMMIT returns. NORMAL would lose the
-    # last commits on power failure, and they were acknowledged.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    try:
+        conn.row_factory = _row
+        conn.execute("PRAGMA journal_mode=WAL")  # the first read: "file is not a database"
+        # FULL: a commit is on disk (the WAL fsynced) before COMMIT returns. NORMAL would lose
+        # the last commits on power failure, and they were acknowledged.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -114,11 +118,16 @@ class Store:
     # -- lifecycle --------------------------------------------------------------------------
 
     def open(self) -> None:
+        """Raises sqlite3.Error if SQLite cannot open the database (its folder must exist)."""
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write = connect(self.path)
-        self._write.executescript(SCHEMA)
-        self._read = connect(self.path)
+        write = connect(self.path)
+        try:
+            write.executescript(SCHEMA)
+            self._read = connect(self.path)
+        except BaseException:
+            write.close()
+            raise
+        self._write = write
         self._committer = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="bakectl-store")
 

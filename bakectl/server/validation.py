@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -79,6 +80,29 @@ class OrderRequest:
     due_at: dt.datetime | None = None
     customer: str | None = None
     priority: int = 0
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: as in an orders file, a key given twice is
+    an error, not "the last one wins"."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # cheap (~0.2 µs an order); only a duplicate looks further
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidOrder([Problem(key, "duplicate key: give each key once")])
+            seen.add(key)
+    return obj
+
+
+#: made once: json.loads(..., object_pairs_hook=...) builds a decoder per call (+3 µs)
+_decode = json.JSONDecoder(object_pairs_hook=_unique_keys).decode
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body's JSON value, read as json.loads reads bytes. Raises ValueError if it
+    is not JSON, InvalidOrder if an object in it gives a key twice."""
+    return _decode(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 def _is_int(value: Any) -> bool:
