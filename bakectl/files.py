@@ -66,6 +66,7 @@ __all__ = [
     "Field",
     "check_orders",
     "load_bakery",
+    "load_order_requests",
     "load_orders",
     "load_recipe",
     "load_yaml_mapping",
@@ -170,6 +171,8 @@ class _Context:
         self.start = start
         #: (has a time zone, line) of the first date-time in `due`: one file must not mix both
         self.due_zone: tuple[bool, int] | None = None
+        #: read orders as requests for a server (`load_order_requests`), not as Orders
+        self.requests = False
 
     def where(self, node: _Node | None) -> Where:
         if node is None:
@@ -946,7 +949,8 @@ def load_orders(path: str | Path, *, start: datetime | None = None) -> list[Orde
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 
-def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
+def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
+    """The orders of the file: Orders, or with `ctx.requests` (Where, body) pairs."""
     first = events.root()
     what = "'orders:' and a list of orders"
     if first is None or _is_null(first):
@@ -956,7 +960,7 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
         ctx.fatal(first, f"expected {what}, got {got}")
     events.begin(first, 1)
     keys: dict[str, Any] = {}
-    orders: list[Order] = []
+    orders: list[Any] = []
     while True:
         event = events.next()
         if event.__class__ is MappingEndEvent:
@@ -978,13 +982,13 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
     return orders
 
 
-def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
+def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Any]:
     """The orders of the `orders:` list that starts with event `first`, one item at a time."""
     events.begin(first, 2)
-    orders: list[Order] = []
+    orders: list[Any] = []
     first_line: dict[str, int] = {}  # order id -> line
     shared: dict[str, str] = {}  # one str per recipe name and customer, not one per order
-    path = ctx.path
+    path, requests = ctx.path, ctx.requests
     next_event, compose = events.next, events.value
     while True:
         event = next_event()
@@ -1006,6 +1010,9 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
             ctx.error(nodes["id"], f"duplicate order id {_quote(values['id'])}"
                                    f" (first at line {seen})")
             continue
+        if requests:
+            orders.append((ctx.where(item), _request(values, nodes)))
+            continue
         recipe = values["recipe"]
         values["recipe"] = shared.setdefault(recipe, recipe)
         customer = values["customer"]
@@ -1013,6 +1020,35 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
             values["customer"] = shared.setdefault(customer, customer)
         mark = nodes["recipe"].start_mark
         orders.append(Order(**values, where=Where(path, mark.line + 1, mark.column + 1)))
+
+
+def load_order_requests(path: str | Path, *,
+                        start: datetime | None = None) -> list[tuple[Where, dict[str, Any]]]:
+    """The orders of an orders file as the JSON bodies of `POST /orders`, each with where its
+    order starts; checked exactly as `load_orders` checks them (same errors, same values).
+
+    A body holds the fields given (not the defaults); `due` is minutes as written, or a
+    date-time, given the local time zone if it had none: read as `load_orders` reads it, not
+    in the server's time zone.
+    """
+    start = (start or datetime.now()).astimezone()
+    ctx = _Context(str(path), start)
+    ctx.requests = True
+    return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
+
+
+def _request(values: dict[str, Any], nodes: dict[str, _Node]) -> dict[str, Any]:
+    """An order's body for the server: the fields given, as `_read_mapping` read them."""
+    body = {name: values[name] for name in nodes}
+    due = nodes.get("due")
+    if due is not None:
+        value = _scalar_value(due, "due")
+        if value.__class__ is str:  # a date-time, already checked by _due_date
+            when = datetime.fromisoformat(value.strip())
+            body["due"] = (when if when.utcoffset() is not None else when.astimezone()).isoformat()
+        else:
+            body["due"] = value  # 120 stays 120: the idempotency key hashes the body
+    return body
 
 
 def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
