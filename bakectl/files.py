@@ -11,11 +11,11 @@ YAML is read as a stream of libyaml events rather than as a whole document, so t
 anchors, aliases, merge keys or unusual tags, no duplicate keys, no nesting deeper than
 `MAX_DEPTH`.
 
-Scalars follow the YAML 1.1 rules of `yaml.safe_load` (`010` is 8, `yes` is true), except that
-text fields take the scalar's text as written (`id: 007` is "007", `customer: Yes` is "Yes"),
-that a plain `1e3` is a number (YAML 1.1 wants `1.0e+3`), and that base-60 numbers (`12:30`,
-750 to YAML 1.1) are an error rather than a surprise. A null (`~`, `null` or nothing)
-counts as an absent field.
+Scalars follow the YAML 1.1 rules of `yaml.safe_load` (`yes` is true), except that text fields
+take the scalar's text as written (`id: 007` is "007", `customer: Yes` is "Yes"), that a plain
+`1e3` is a number (YAML 1.1 wants `1.0e+3`), and that integers YAML 1.1 reads in another base
+(`12:30` is 750, `010` is 8, `0x10` is 16, `0b10` is 2) are an error rather than a surprise.
+A null (`~`, `null` or nothing) counts as an absent field.
 """
 
 from __future__ import annotations
@@ -107,6 +107,8 @@ _ALLOWED_TAGS = {
 }
 _YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?").fullmatch
 _SMALL_INT = re.compile("0|[1-9][0-9]{0,17}").fullmatch
+# YAML 1.1 integers in another base than ten: octal `010`, hexadecimal `0x10`, binary `0b10`.
+_NOT_DECIMAL = re.compile("[-+]?0(?:[0-7_]+|x[0-9a-fA-F_]+|b[01_]+)").fullmatch
 _NULL_TEXTS = frozenset({"", "~", "null", "Null", "NULL"})
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()
@@ -454,6 +456,9 @@ def _typed(node: Any, label: str) -> Any:
             # YAML 1.1 reads `12:30` as 750 (base 60): nobody writing a bakery file means that.
             raise _Invalid(node, f"{label}: {_quote(text)} would be read as a base-60 number"
                                  " (YAML 1.1): write a plain number")
+        if tag == _INT and _NOT_DECIMAL(text):
+            # `quantity: 010` would be 8 cakes: nobody means that either.
+            raise _Invalid(node, _not_decimal(label, text))
         scalar = ScalarNode(tag, text)
         try:
             if tag == _INT:
@@ -474,6 +479,23 @@ def _typed(node: Any, label: str) -> Any:
     if tag == _NULL:
         return None
     return text  # str, a date, or an unsupported tag (already reported)
+
+
+def _not_decimal(label: str, text: str) -> str:
+    """Why an octal, hexadecimal or binary integer is refused, and what to write instead."""
+    digits = text.lstrip("+-").replace("_", "")
+    kind = {"0x": "hexadecimal", "0b": "binary"}.get(digits[:2], "octal")
+    if len(digits) > 20:  # too long to be meant: no need to work out its value
+        return (f"{label}: {_quote(text)} would be read as {'an' if kind == 'octal' else 'a'}"
+                f" {kind} number (YAML 1.1): write it in decimal")
+    value = _CONSTRUCTOR.construct_yaml_int(ScalarNode(_INT, text))
+    said = f"{label}: {_quote(text)} would be read as the {kind} number {value} (YAML 1.1):" \
+           f" write {value}"
+    if kind == "octal":
+        meant = int(text.replace("_", ""))  # the digits read as decimal, as people read them
+        if meant != value:
+            said += f", or {meant} without the leading zero"
+    return said
 
 
 def _describe(node: _Node) -> str:
