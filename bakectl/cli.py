@@ -15,6 +15,7 @@ from typer.core import TyperCommand
 
 from bakectl import __version__
 from bakectl.errors import PluginError
+from bakectl.model import MAX_MIXERS, MAX_OVENS
 
 
 class Command(TyperCommand):
@@ -110,11 +111,11 @@ RecipesOpt = Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
     "--recipes", metavar="DIR", help="Another folder of YAML recipes (repeatable).",
     show_default=False)]
 OvensOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--ovens", metavar="N", min=1, help="Use N ovens instead of the bakery file's.",
+    "--ovens", metavar="N", help=f"Use N ovens (1 to {MAX_OVENS}) instead of the bakery file's.",
     show_default=False)]
 MixersOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--mixers", metavar="N", min=0, help="Use N mixers (0: no limit) instead of the bakery "
-    "file's.", show_default=False)]
+    "--mixers", metavar="N", help=f"Use N mixers (0: no limit; at most {MAX_MIXERS}) instead "
+    "of the bakery file's.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
 PolicyOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--policy", metavar="NAME", help="Which waiting cake gets a free oven: fifo, edf, batch "

@@ -53,6 +53,8 @@ from bakectl.model import (
     DEFAULT_MAX_TEMPERATURE_C,
     DEFAULT_PREHEAT_C_PER_MIN,
     KITCHEN_STAGES,
+    MAX_MIXERS,
+    MAX_OVENS,
     Bake,
     Bakery,
     Ingredient,
@@ -79,9 +81,6 @@ MAX_ERRORS = 50
 MAX_DEPTH = 50
 #: most cakes in one order
 MAX_QUANTITY = 100_000
-#: most ovens and mixers in one bakery (`ovens: 10**9` must not build a billion ovens)
-MAX_OVENS = 1_000
-MAX_MIXERS = 100_000
 #: longest duration (and latest due) in minutes: about 19 years
 MAX_MINUTES = 10_000_000
 #: temperatures an oven can sensibly be asked for, in degrees Celsius

@@ -189,3 +189,22 @@ def test_an_interrupted_run_does_not_look_finished(write, tmp_path):
     assert "done:" not in err
     assert "interrupted" in out.splitlines()[0] and "makespan" not in out  # the table's title
     assert "interrupted: 0/2 orders delivered" in out and "carry on with --resume" in out
+
+
+@pytest.mark.parametrize("args, line", [
+    (["plan", "orders.yaml", "--ovens", "1001"], "--ovens: must be at most 1000, got 1001"),
+    (["plan", "orders.yaml", "--ovens", "0"], "--ovens: must be at least 1, got 0"),
+    (["bake", "orders.yaml", "--simulate", "--mixers", "99999999999999999999"],
+     "--mixers: must be at most 100000, got 99999999999999999999"),
+    (["bake", "orders.yaml", "--simulate", "--mixers", "-1"],
+     "--mixers: must be 0 (no limit) or more, got -1"),
+    (["serve", "--port", "0", "--db", "x.db", "--ovens", "1001"],
+     "--ovens: must be at most 1000, got 1001"),
+], ids=["plan-ovens", "plan-no-ovens", "bake-mixers", "bake-negative-mixers", "serve-ovens"])
+def test_ovens_and_mixers_options_have_the_bounds_of_a_bakery_file(write, tmp_path, args, line):
+    # `--ovens 100000000` built a hundred million ovens (and hung) where `ovens:` stops at 1000.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli(*args, cwd=tmp_path, timeout=30)
+    assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+    assert not (tmp_path / "x.db").exists()
+
