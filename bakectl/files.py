@@ -86,6 +86,9 @@ MAX_MINUTES = 10_000_000
 #: temperatures an oven can sensibly be asked for, in degrees Celsius
 MIN_TEMPERATURE_C = -273.15
 MAX_TEMPERATURE_C = 2_000
+#: slowest heating or cooling, in degrees per minute: even across the whole range above, a
+#: set-up then stays under MAX_MINUTES (`preheat_c_per_min: 1e-300` made 1e302-minute days)
+MIN_RATE_C_PER_MIN = 0.001
 MAX_PRIORITY = 1_000_000_000
 #: largest recipe or bakery file: they are read whole (orders files are streamed)
 MAX_SMALL_FILE_BYTES = 10 * 1024 * 1024
@@ -868,7 +871,7 @@ def _read_document(events: _Events, ctx: _Context, what: str) -> _Map:
 _NAME = _text()
 _MINUTES = _number(0, MAX_MINUTES)
 _TEMPERATURE = _number(MIN_TEMPERATURE_C, MAX_TEMPERATURE_C)
-_RATE = _number(0, 1_000_000, above=True)
+_RATE = _number(MIN_RATE_C_PER_MIN, 1_000_000)
 
 #: one order of an orders file's `orders:` list
 ORDER_FIELDS: dict[str, Field] = {

@@ -208,3 +208,23 @@ def test_ovens_and_mixers_options_have_the_bounds_of_a_bakery_file(write, tmp_pa
     assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
     assert not (tmp_path / "x.db").exists()
 
+
+
+@pytest.mark.parametrize("args, bakery, line", [
+    (["bake", "orders.yaml", "--speed", "1e308"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 1e+308; to plan without waiting,"
+     " use --simulate"),
+    (["bake", "orders.yaml", "--speed", "0"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 0"),
+    (["serve", "--port", "0", "--db", "x.db", "--speed", "1e308"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 1e+308"),
+    (["plan", "orders.yaml"], "ovens: [{name: slow, preheat_c_per_min: 1e-300}]\n",
+     "bakery.yaml:1:41: ovens[0].preheat_c_per_min must be at least 0.001, got 1e-300"),
+], ids=["bake-speed", "bake-no-speed", "serve-speed", "preheat-rate"])
+def test_time_scales_beyond_what_a_run_can_mean_are_refused(write, tmp_path, args, bakery,
+                                                            line):
+    # `--speed 1e308` and a 1e-300 °C/min oven both reported makespans of 1e302 minutes.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n", bakery=bakery)
+    result = run_cli(*args, cwd=tmp_path, timeout=30)
+    assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+    assert not (tmp_path / "x.db").exists() and not list(tmp_path.glob("*.journal"))

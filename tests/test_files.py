@@ -648,7 +648,7 @@ def test_bakery_errors(tmp_path):
     """, "bakery.yaml")
     assert errors(load_bakery, path) == [
         f"{path}:1:9: mixers must be at least 1, got 0",
-        f"{path}:3:34: ovens[0].preheat_c_per_min must be more than 0, got 0",
+        f"{path}:3:34: ovens[0].preheat_c_per_min must be at least 0.001, got 0",
         f"{path}:4:15: unknown field 'ovens[1].cool_c_per_mins' (did you mean 'cool_c_per_min'?)",
         f"{path}:5:5: missing required field 'ovens[2].name'",
     ]
