@@ -355,6 +355,14 @@ def plan(
 ) -> None:
     """Plan the day in simulated time: when each order is ready, which are late, how busy
     the ovens are. The same kitchen code as `bake`, instantly and the same every time."""
+    # --compare shows one summary row per policy: what these options ask for is not in it.
+    ignored = [name for name, value in (("--policy", policy), ("--gantt", gantt),
+                                        ("--progress", progress)) if value]
+    if compare and ignored:
+        print(f"--compare cannot be combined with {', '.join(ignored)}: it runs every policy and"
+              " shows one summary row each (plan with one --policy for its chart or progress)",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
     from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan

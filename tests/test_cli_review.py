@@ -228,3 +228,19 @@ def test_time_scales_beyond_what_a_run_can_mean_are_refused(write, tmp_path, arg
     result = run_cli(*args, cwd=tmp_path, timeout=30)
     assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
     assert not (tmp_path / "x.db").exists() and not list(tmp_path.glob("*.journal"))
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--gantt", "chart.html"], "--gantt"),
+    (["--policy", "fifo"], "--policy"),
+    (["--progress", "--policy", "edf"], "--policy, --progress"),
+], ids=["gantt", "policy", "progress"])
+def test_plan_compare_refuses_the_options_it_would_ignore(write, tmp_path, options, named):
+    # `plan --compare --gantt c.html` exited 0 and wrote no chart.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("plan", "orders.yaml", "--compare", *options, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"--compare cannot be combined with {named}: it runs every policy"
+                             " and shows one summary row each (plan with one --policy for its"
+                             " chart or progress)\n")
+    assert not (tmp_path / "chart.html").exists()
