@@ -303,7 +303,7 @@ def _progress_plugin(pm, *, live: bool):
 def _print_summary(report: dict) -> None:
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
     from bakectl.report import failure_lines
 
     ovens_by_order: dict[str, list[str]] = {}
@@ -329,7 +329,7 @@ def _print_summary(report: dict) -> None:
     out.print(table)
     s = report["summary"]
     out.print(f"{'interrupted: ' if interrupted else ''}{s['delivered']}/{s['orders']} orders "
-              f"delivered, {s['failed']} failed, {s['late']} late; {s['cakes']} cakes in "
+              f"delivered, {s['failed']} failed, {s['late']} late; {plural(s['cakes'], 'cake')} in "
               f"{report['wall_seconds']:g} s" + ("; carry on with --resume" if interrupted else ""))
     for line in failure_lines(report):
         out.print(line, markup=False)
@@ -389,11 +389,14 @@ def plan(
 @app.command(cls=Command)
 def validate(orders: OrdersArg, bakery: BakeryOpt = None, recipes: RecipesOpt = None) -> None:
     """Check the orders, bakery and recipes as `bake` would, without baking anything."""
+    from bakectl.output import plural
+
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes)
     cakes = sum(o.quantity for o in inputs.orders)
-    print(f"{orders}: {len(inputs.orders)} orders, {cakes} cakes, "
-          f"{len(inputs.bakery.ovens)} ovens, {len(inputs.recipes)} recipes: OK")
+    print(f"{orders}: {plural(len(inputs.orders), 'order')}, {plural(cakes, 'cake')}, "
+          f"{plural(len(inputs.bakery.ovens), 'oven')}, "
+          f"{plural(len(inputs.recipes), 'recipe')}: OK")
 
 
 @app.command("recipes", cls=Command)
@@ -424,9 +427,9 @@ def list_recipes(
         return
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
 
-    table = Table(title=f"{len(rows)} recipes")
+    table = Table(title=plural(len(rows), "recipe"))
     for column in ("name", "°C", "bake", "mix", "process", "source"):
         table.add_column(column)
     for row in rows:
@@ -462,10 +465,10 @@ def list_plugins(json_report: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
 
     failed = sum(1 for row in rows if row["error"])
-    table = Table(title=f"{len(rows)} plugins" + (f", {failed} failed" if failed else ""))
+    table = Table(title=plural(len(rows), "plugin") + (f", {failed} failed" if failed else ""))
     for column in ("name", "version", "from", "hooks", "status"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -244,3 +244,16 @@ def test_plan_compare_refuses_the_options_it_would_ignore(write, tmp_path, optio
                              " and shows one summary row each (plan with one --policy for its"
                              " chart or progress)\n")
     assert not (tmp_path / "chart.html").exists()
+
+
+def test_one_of_anything_is_counted_in_the_singular(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge, due: 1}\n", bakery="ovens: 1\n")
+    (tmp_path / "recipes" / "madeira.yaml").unlink()
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.stdout == "orders.yaml: 1 order, 1 cake, 1 oven, 1 recipe: OK\n"
+    plan = run_cli("plan", "orders.yaml", cwd=tmp_path).stdout.splitlines()
+    assert plan[0].startswith("policy search: 1 cake, 1 order · ")
+    assert plan[1].startswith("1 late order, ")
+    baked = run_cli("bake", "orders.yaml", "--simulate", cwd=tmp_path)
+    assert "] baking 1 cake for 1 order on 1 oven\n" in baked.stderr
+    assert "; 1 cake in " in baked.stdout
