@@ -413,9 +413,12 @@ def _line_col(path: str, offset: int, *, characters: bool) -> tuple[int, int]:
     except OSError:
         return 0, 0
     if characters:
-        data = data.decode("utf-8", "replace")[:offset].encode()
-    start = data.rfind(b"\n") + 1
-    return data.count(b"\n") + 1, len(data[start:].decode("utf-8", "replace")) + 1
+        text = data.decode("utf-8", "replace")[:offset]
+    else:
+        # libyaml also reads UTF-16 that starts with a byte-order mark; its offset counts bytes.
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        text = data.decode("utf-16" if utf16 else "utf-8-sig", "replace")
+    return text.count("\n") + 1, len(text) - text.rfind("\n")
 
 
 # ---------------------------------------------------------------------------------------------

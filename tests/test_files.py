@@ -479,6 +479,18 @@ def test_bytes_that_are_not_utf8(tmp_path):
                     " save the file as UTF-8"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16-be"])
+def test_a_byte_order_mark_is_read_and_positions_count_characters(tmp_path, encoding):
+    # YAML allows UTF-16 with a byte-order mark (Windows PowerShell writes it); libyaml reads
+    # it. Its errors must still point at the character, not at a byte offset.
+    text = "\ufefforders: [{id: Zoë, recipe: x, customer: a\x07}]\n"
+    path, errs = orders_errors(tmp_path, text.encode(encoding.replace("-sig", "")))
+    assert errs == [f"{path}:1:42: control character U+0007 is not allowed in YAML"
+                    " (is this a binary file?)"]
+    path = write(tmp_path, text.replace("\x07", "").encode(encoding.replace("-sig", "")))
+    assert load_orders(path)[0].id == "Zoë"
+
+
 @pytest.mark.parametrize("byte", [b"\x00", b"\x07", b"\x1b"])
 def test_control_bytes(tmp_path, byte):
     path, errs = orders_errors(tmp_path, b"orders:\n  - {id: o-1, recipe: x" + byte + b"}\n")
