@@ -15,6 +15,7 @@ from typer.core import TyperCommand
 
 from bakectl import __version__
 from bakectl.errors import PluginError
+from bakectl.model import MAX_MIXERS, MAX_OVENS
 
 
 class Command(TyperCommand):
@@ -94,10 +95,19 @@ def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None, start=None
         raise _input_errors(exc) from None
 
 
-def _positive(value: float) -> float:
-    if not value > 0 or value == float("inf"):
-        raise typer.BadParameter("must be a positive number")
-    return value
+#: The fastest `--speed`: a bakery minute is then 60 µs of wall time, already finer than the
+#: event loop's timers (about a millisecond) keep; faster, a run would time Python, not the
+#: bakery (`--speed 1e308` reported 1e302-minute makespans). `--simulate` has no waiting at all.
+MAX_SPEED = 1_000_000
+
+
+def check_speed(speed: float, hint: str = "") -> None:
+    """One line and exit 2 unless `speed` is a `--speed` the real clock can keep."""
+    if not 0 < speed <= MAX_SPEED:  # NaN too
+        got = repr(speed).removesuffix(".0")  # as given: 1000001, not 1e+06
+        print(f"--speed: must be more than 0 and at most {MAX_SPEED}, got {got}{hint}",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
 
 
 # metavar: typer would show `orders`; the help texts say ORDERS.
@@ -110,11 +120,11 @@ RecipesOpt = Annotated[Optional[list[Path]], typer.Option(  # noqa: UP045
     "--recipes", metavar="DIR", help="Another folder of YAML recipes (repeatable).",
     show_default=False)]
 OvensOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--ovens", metavar="N", min=1, help="Use N ovens instead of the bakery file's.",
+    "--ovens", metavar="N", help=f"Use N ovens (1 to {MAX_OVENS}) instead of the bakery file's.",
     show_default=False)]
 MixersOpt = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    "--mixers", metavar="N", min=0, help="Use N mixers (0: no limit) instead of the bakery "
-    "file's.", show_default=False)]
+    "--mixers", metavar="N", help=f"Use N mixers (0: no limit; at most {MAX_MIXERS}) instead "
+    "of the bakery file's.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
 PolicyOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--policy", metavar="NAME", help="Which waiting cake gets a free oven: fifo, edf, batch "
@@ -141,8 +151,9 @@ def bake(
     ovens: OvensOpt = None,
     mixers: MixersOpt = None,
     speed: Annotated[float, typer.Option(
-        "--speed", metavar="FACTOR", callback=_positive,
-        help="Bakery time runs FACTOR times faster than the wall clock.")] = 1.0,
+        "--speed", metavar="FACTOR",
+        help=f"Bakery time runs FACTOR times faster than the wall clock (at most {MAX_SPEED}).")
+    ] = 1.0,
     simulate: Annotated[bool, typer.Option(
         "--simulate", help="Run in simulated time: no waiting, the same answer every time.")
     ] = False,
@@ -167,6 +178,7 @@ def bake(
         "--fail-fast", help="Stop the whole run at the first cake that fails.")] = False,
 ) -> None:
     """Bake every order: cakes are made concurrently on the bakery's ovens."""
+    check_speed(speed, "; to plan without waiting, use --simulate" if speed > MAX_SPEED else "")
     try:
         _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, no_progress,
               policy, journal, resume, grace, retries, fail_fast)
@@ -291,7 +303,7 @@ def _progress_plugin(pm, *, live: bool):
 def _print_summary(report: dict) -> None:
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
     from bakectl.report import failure_lines
 
     ovens_by_order: dict[str, list[str]] = {}
@@ -317,7 +329,7 @@ def _print_summary(report: dict) -> None:
     out.print(table)
     s = report["summary"]
     out.print(f"{'interrupted: ' if interrupted else ''}{s['delivered']}/{s['orders']} orders "
-              f"delivered, {s['failed']} failed, {s['late']} late; {s['cakes']} cakes in "
+              f"delivered, {s['failed']} failed, {s['late']} late; {plural(s['cakes'], 'cake')} in "
               f"{report['wall_seconds']:g} s" + ("; carry on with --resume" if interrupted else ""))
     for line in failure_lines(report):
         out.print(line, markup=False)
@@ -343,6 +355,14 @@ def plan(
 ) -> None:
     """Plan the day in simulated time: when each order is ready, which are late, how busy
     the ovens are. The same kitchen code as `bake`, instantly and the same every time."""
+    # --compare shows one summary row per policy: what these options ask for is not in it.
+    ignored = [name for name, value in (("--policy", policy), ("--gantt", gantt),
+                                        ("--progress", progress)) if value]
+    if compare and ignored:
+        print(f"--compare cannot be combined with {', '.join(ignored)}: it runs every policy and"
+              " shows one summary row each (plan with one --policy for its chart or progress)",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
     from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan
@@ -369,11 +389,14 @@ def plan(
 @app.command(cls=Command)
 def validate(orders: OrdersArg, bakery: BakeryOpt = None, recipes: RecipesOpt = None) -> None:
     """Check the orders, bakery and recipes as `bake` would, without baking anything."""
+    from bakectl.output import plural
+
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes)
     cakes = sum(o.quantity for o in inputs.orders)
-    print(f"{orders}: {len(inputs.orders)} orders, {cakes} cakes, "
-          f"{len(inputs.bakery.ovens)} ovens, {len(inputs.recipes)} recipes: OK")
+    print(f"{orders}: {plural(len(inputs.orders), 'order')}, {plural(cakes, 'cake')}, "
+          f"{plural(len(inputs.bakery.ovens), 'oven')}, "
+          f"{plural(len(inputs.recipes), 'recipe')}: OK")
 
 
 @app.command("recipes", cls=Command)
@@ -404,9 +427,9 @@ def list_recipes(
         return
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
 
-    table = Table(title=f"{len(rows)} recipes")
+    table = Table(title=plural(len(rows), "recipe"))
     for column in ("name", "°C", "bake", "mix", "process", "source"):
         table.add_column(column)
     for row in rows:
@@ -442,10 +465,10 @@ def list_plugins(json_report: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    from bakectl.output import console
+    from bakectl.output import console, plural
 
     failed = sum(1 for row in rows if row["error"])
-    table = Table(title=f"{len(rows)} plugins" + (f", {failed} failed" if failed else ""))
+    table = Table(title=plural(len(rows), "plugin") + (f", {failed} failed" if failed else ""))
     for column in ("name", "version", "from", "hooks", "status"):
         table.add_column(column, overflow="fold")
     for row in rows:

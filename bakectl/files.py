@@ -11,11 +11,11 @@ YAML is read as a stream of libyaml events rather than as a whole document, so t
 anchors, aliases, merge keys or unusual tags, no duplicate keys, no nesting deeper than
 `MAX_DEPTH`.
 
-Scalars follow the YAML 1.1 rules of `yaml.safe_load` (`010` is 8, `yes` is true), except that
-text fields take the scalar's text as written (`id: 007` is "007", `customer: Yes` is "Yes"),
-that a plain `1e3` is a number (YAML 1.1 wants `1.0e+3`), and that base-60 numbers (`12:30`,
-750 to YAML 1.1) are an error rather than a surprise. A null (`~`, `null` or nothing)
-counts as an absent field.
+Scalars follow the YAML 1.1 rules of `yaml.safe_load` (`yes` is true), except that text fields
+take the scalar's text as written (`id: 007` is "007", `customer: Yes` is "Yes"), that a plain
+`1e3` is a number (YAML 1.1 wants `1.0e+3`), and that integers YAML 1.1 reads in another base
+(`12:30` is 750, `010` is 8, `0x10` is 16, `0b10` is 2) are an error rather than a surprise.
+A null (`~`, `null` or nothing) counts as an absent field.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from bakectl.model import (
     DEFAULT_MAX_TEMPERATURE_C,
     DEFAULT_PREHEAT_C_PER_MIN,
     KITCHEN_STAGES,
+    MAX_MIXERS,
+    MAX_OVENS,
     Bake,
     Bakery,
     Ingredient,
@@ -66,6 +68,7 @@ __all__ = [
     "Field",
     "check_orders",
     "load_bakery",
+    "load_order_requests",
     "load_orders",
     "load_recipe",
     "load_yaml_mapping",
@@ -78,14 +81,14 @@ MAX_ERRORS = 50
 MAX_DEPTH = 50
 #: most cakes in one order
 MAX_QUANTITY = 100_000
-#: most ovens and mixers in one bakery (`ovens: 10**9` must not build a billion ovens)
-MAX_OVENS = 1_000
-MAX_MIXERS = 100_000
 #: longest duration (and latest due) in minutes: about 19 years
 MAX_MINUTES = 10_000_000
 #: temperatures an oven can sensibly be asked for, in degrees Celsius
 MIN_TEMPERATURE_C = -273.15
 MAX_TEMPERATURE_C = 2_000
+#: slowest heating or cooling, in degrees per minute: even across the whole range above, a
+#: set-up then stays under MAX_MINUTES (`preheat_c_per_min: 1e-300` made 1e302-minute days)
+MIN_RATE_C_PER_MIN = 0.001
 MAX_PRIORITY = 1_000_000_000
 #: largest recipe or bakery file: they are read whole (orders files are streamed)
 MAX_SMALL_FILE_BYTES = 10 * 1024 * 1024
@@ -106,6 +109,8 @@ _ALLOWED_TAGS = {
 }
 _YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?").fullmatch
 _SMALL_INT = re.compile("0|[1-9][0-9]{0,17}").fullmatch
+# YAML 1.1 integers in another base than ten: octal `010`, hexadecimal `0x10`, binary `0b10`.
+_NOT_DECIMAL = re.compile("[-+]?0(?:[0-7_]+|x[0-9a-fA-F_]+|b[01_]+)").fullmatch
 _NULL_TEXTS = frozenset({"", "~", "null", "Null", "NULL"})
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()
@@ -170,6 +175,8 @@ class _Context:
         self.start = start
         #: (has a time zone, line) of the first date-time in `due`: one file must not mix both
         self.due_zone: tuple[bool, int] | None = None
+        #: read orders as requests for a server (`load_order_requests`), not as Orders
+        self.requests = False
 
     def where(self, node: _Node | None) -> Where:
         if node is None:
@@ -406,9 +413,12 @@ def _line_col(path: str, offset: int, *, characters: bool) -> tuple[int, int]:
     except OSError:
         return 0, 0
     if characters:
-        data = data.decode("utf-8", "replace")[:offset].encode()
-    start = data.rfind(b"\n") + 1
-    return data.count(b"\n") + 1, len(data[start:].decode("utf-8", "replace")) + 1
+        text = data.decode("utf-8", "replace")[:offset]
+    else:
+        # libyaml also reads UTF-16 that starts with a byte-order mark; its offset counts bytes.
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        text = data.decode("utf-16" if utf16 else "utf-8-sig", "replace")
+    return text.count("\n") + 1, len(text) - text.rfind("\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,6 +461,9 @@ def _typed(node: Any, label: str) -> Any:
             # YAML 1.1 reads `12:30` as 750 (base 60): nobody writing a bakery file means that.
             raise _Invalid(node, f"{label}: {_quote(text)} would be read as a base-60 number"
                                  " (YAML 1.1): write a plain number")
+        if tag == _INT and _NOT_DECIMAL(text):
+            # `quantity: 010` would be 8 cakes: nobody means that either.
+            raise _Invalid(node, _not_decimal(label, text))
         scalar = ScalarNode(tag, text)
         try:
             if tag == _INT:
@@ -471,6 +484,23 @@ def _typed(node: Any, label: str) -> Any:
     if tag == _NULL:
         return None
     return text  # str, a date, or an unsupported tag (already reported)
+
+
+def _not_decimal(label: str, text: str) -> str:
+    """Why an octal, hexadecimal or binary integer is refused, and what to write instead."""
+    digits = text.lstrip("+-").replace("_", "")
+    kind = {"0x": "hexadecimal", "0b": "binary"}.get(digits[:2], "octal")
+    if len(digits) > 20:  # too long to be meant: no need to work out its value
+        return (f"{label}: {_quote(text)} would be read as {'an' if kind == 'octal' else 'a'}"
+                f" {kind} number (YAML 1.1): write it in decimal")
+    value = _CONSTRUCTOR.construct_yaml_int(ScalarNode(_INT, text))
+    said = f"{label}: {_quote(text)} would be read as the {kind} number {value} (YAML 1.1):" \
+           f" write {value}"
+    if kind == "octal":
+        meant = int(text.replace("_", ""))  # the digits read as decimal, as people read them
+        if meant != value:
+            said += f", or {meant} without the leading zero"
+    return said
 
 
 def _describe(node: _Node) -> str:
@@ -844,7 +874,7 @@ def _read_document(events: _Events, ctx: _Context, what: str) -> _Map:
 _NAME = _text()
 _MINUTES = _number(0, MAX_MINUTES)
 _TEMPERATURE = _number(MIN_TEMPERATURE_C, MAX_TEMPERATURE_C)
-_RATE = _number(0, 1_000_000, above=True)
+_RATE = _number(MIN_RATE_C_PER_MIN, 1_000_000)
 
 #: one order of an orders file's `orders:` list
 ORDER_FIELDS: dict[str, Field] = {
@@ -946,7 +976,8 @@ def load_orders(path: str | Path, *, start: datetime | None = None) -> list[Orde
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 
-def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
+def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
+    """The orders of the file: Orders, or with `ctx.requests` (Where, body) pairs."""
     first = events.root()
     what = "'orders:' and a list of orders"
     if first is None or _is_null(first):
@@ -956,7 +987,7 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
         ctx.fatal(first, f"expected {what}, got {got}")
     events.begin(first, 1)
     keys: dict[str, Any] = {}
-    orders: list[Order] = []
+    orders: list[Any] = []
     while True:
         event = events.next()
         if event.__class__ is MappingEndEvent:
@@ -978,13 +1009,13 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Order]:
     return orders
 
 
-def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
+def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Any]:
     """The orders of the `orders:` list that starts with event `first`, one item at a time."""
     events.begin(first, 2)
-    orders: list[Order] = []
+    orders: list[Any] = []
     first_line: dict[str, int] = {}  # order id -> line
     shared: dict[str, str] = {}  # one str per recipe name and customer, not one per order
-    path = ctx.path
+    path, requests = ctx.path, ctx.requests
     next_event, compose = events.next, events.value
     while True:
         event = next_event()
@@ -1006,6 +1037,9 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
             ctx.error(nodes["id"], f"duplicate order id {_quote(values['id'])}"
                                    f" (first at line {seen})")
             continue
+        if requests:
+            orders.append((ctx.where(item), _request(values, nodes)))
+            continue
         recipe = values["recipe"]
         values["recipe"] = shared.setdefault(recipe, recipe)
         customer = values["customer"]
@@ -1013,6 +1047,35 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Order]:
             values["customer"] = shared.setdefault(customer, customer)
         mark = nodes["recipe"].start_mark
         orders.append(Order(**values, where=Where(path, mark.line + 1, mark.column + 1)))
+
+
+def load_order_requests(path: str | Path, *,
+                        start: datetime | None = None) -> list[tuple[Where, dict[str, Any]]]:
+    """The orders of an orders file as the JSON bodies of `POST /orders`, each with where its
+    order starts; checked exactly as `load_orders` checks them (same errors, same values).
+
+    A body holds the fields given (not the defaults); `due` is minutes as written, or a
+    date-time, given the local time zone if it had none: read as `load_orders` reads it, not
+    in the server's time zone.
+    """
+    start = (start or datetime.now()).astimezone()
+    ctx = _Context(str(path), start)
+    ctx.requests = True
+    return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
+
+
+def _request(values: dict[str, Any], nodes: dict[str, _Node]) -> dict[str, Any]:
+    """An order's body for the server: the fields given, as `_read_mapping` read them."""
+    body = {name: values[name] for name in nodes}
+    due = nodes.get("due")
+    if due is not None:
+        value = _scalar_value(due, "due")
+        if value.__class__ is str:  # a date-time, already checked by _due_date
+            when = datetime.fromisoformat(value.strip())
+            body["due"] = (when if when.utcoffset() is not None else when.astimezone()).isoformat()
+        else:
+            body["due"] = value  # 120 stays 120: the idempotency key hashes the body
+    return body
 
 
 def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:

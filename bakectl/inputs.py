@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bakectl.errors import InputError, InputErrors, Where
-from bakectl.model import Bakery, Order, Recipe
+from bakectl.model import MAX_MIXERS, MAX_OVENS, Bakery, Order, Recipe
 
 
 @dataclass
@@ -27,18 +27,38 @@ def bakery_path_for(orders_path: Path, bakery: Path | None) -> Path | None:
 
 
 def load_bakery(path: Path | None, ovens: int | None = None, mixers: int | None = None) -> Bakery:
-    from bakectl.files import load_bakery as load_bakery_file
+    """The bakery of the file at `path` (None: the default one), with `--ovens` and `--mixers`
+    applied; raises InputErrors for a bad file and for options out of the file's bounds."""
+    errors = _option_errors(ovens, mixers)
+    try:
+        if path is None:
+            bakery = Bakery.default()
+        else:
+            from bakectl.files import load_bakery as load_bakery_file
 
-    bakery = load_bakery_file(path) if path is not None else Bakery.default()
+            bakery = load_bakery_file(path)
+    except InputErrors as exc:
+        errors += exc.errors
+    if errors:
+        raise InputErrors(errors)
     if ovens is not None:
-        if ovens < 1:
-            raise InputErrors([InputError(Where("--ovens"), "must be at least 1")])
         bakery = bakery.with_ovens(ovens)
     if mixers is not None:
-        if mixers < 0:
-            raise InputErrors([InputError(Where("--mixers"), "must be 0 (no limit) or more")])
         bakery = Bakery(bakery.ovens, bakery.ambient_c, mixers or None)
     return bakery
+
+
+def _option_errors(ovens: int | None, mixers: int | None) -> list[InputError]:
+    """What is wrong with `--ovens` and `--mixers`: the bounds of a bakery file, so that
+    `--ovens 100000000` is refused, not built."""
+    errors = []
+    if ovens is not None and not 1 <= ovens <= MAX_OVENS:
+        errors.append(InputError(Where("--ovens"), f"must be at least 1, got {ovens}" if ovens < 1
+                                 else f"must be at most {MAX_OVENS}, got {ovens}"))
+    if mixers is not None and not 0 <= mixers <= MAX_MIXERS:
+        errors.append(InputError(Where("--mixers"), f"must be 0 (no limit) or more, got {mixers}"
+                                 if mixers < 0 else f"must be at most {MAX_MIXERS}, got {mixers}"))
+    return errors
 
 
 def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,

@@ -21,6 +21,11 @@ def interactive(stream: TextIO) -> bool:
         return False
 
 
+def plural(count: int, noun: str) -> str:
+    """A count and its noun: `1 cake`, `2 cakes`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def console(stream: TextIO | None = None):
     """A Rich console for `stream` (default stdout) that emits ANSI only when interactive."""
     from rich.console import Console

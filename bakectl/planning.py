@@ -116,17 +116,18 @@ def show_plan(report: dict, *, json_report: bool) -> None:
     from rich.table import Table
 
     from bakectl.gantt import terminal_chart
-    from bakectl.output import console, interactive
+    from bakectl.output import console, interactive, plural
     from bakectl.report import failure_lines
 
     out = console(sys.stdout)
     s = report["summary"]
     efficiency = report["efficiency"]
-    out.print(f"policy {report['policy']}: {s['cakes']} cakes, {s['orders']} orders · "
+    out.print(f"policy {report['policy']}: {plural(s['cakes'], 'cake')}, "
+              f"{plural(s['orders'], 'order')} · "
               f"makespan {_m(report['makespan_minutes'])} · lower bound "
               f"{_m(report['lower_bound_minutes'])}"
               + (f" (efficiency {efficiency:.1%})" if efficiency else ""), markup=False)
-    out.print(f"{report['late_orders']} late orders, total lateness "
+    out.print(f"{plural(report['late_orders'], 'late order')}, total lateness "
               f"{_m(report['total_lateness_minutes'])}; {s['failed']} failed", markup=False)
     names = max((len(o["name"]) for o in report["ovens"]), default=4)
     width = max(20, min(100, (out.width or 80) - names - 4))

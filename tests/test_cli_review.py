@@ -189,3 +189,71 @@ def test_an_interrupted_run_does_not_look_finished(write, tmp_path):
     assert "done:" not in err
     assert "interrupted" in out.splitlines()[0] and "makespan" not in out  # the table's title
     assert "interrupted: 0/2 orders delivered" in out and "carry on with --resume" in out
+
+
+@pytest.mark.parametrize("args, line", [
+    (["plan", "orders.yaml", "--ovens", "1001"], "--ovens: must be at most 1000, got 1001"),
+    (["plan", "orders.yaml", "--ovens", "0"], "--ovens: must be at least 1, got 0"),
+    (["bake", "orders.yaml", "--simulate", "--mixers", "99999999999999999999"],
+     "--mixers: must be at most 100000, got 99999999999999999999"),
+    (["bake", "orders.yaml", "--simulate", "--mixers", "-1"],
+     "--mixers: must be 0 (no limit) or more, got -1"),
+    (["serve", "--port", "0", "--db", "x.db", "--ovens", "1001"],
+     "--ovens: must be at most 1000, got 1001"),
+], ids=["plan-ovens", "plan-no-ovens", "bake-mixers", "bake-negative-mixers", "serve-ovens"])
+def test_ovens_and_mixers_options_have_the_bounds_of_a_bakery_file(write, tmp_path, args, line):
+    # `--ovens 100000000` built a hundred million ovens (and hung) where `ovens:` stops at 1000.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli(*args, cwd=tmp_path, timeout=30)
+    assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+    assert not (tmp_path / "x.db").exists()
+
+
+
+@pytest.mark.parametrize("args, bakery, line", [
+    (["bake", "orders.yaml", "--speed", "1e308"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 1e+308; to plan without waiting,"
+     " use --simulate"),
+    (["bake", "orders.yaml", "--speed", "0"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 0"),
+    (["serve", "--port", "0", "--db", "x.db", "--speed", "1e308"], "ovens: 2\n",
+     "--speed: must be more than 0 and at most 1000000, got 1e+308"),
+    (["plan", "orders.yaml"], "ovens: [{name: slow, preheat_c_per_min: 1e-300}]\n",
+     "bakery.yaml:1:41: ovens[0].preheat_c_per_min must be at least 0.001, got 1e-300"),
+], ids=["bake-speed", "bake-no-speed", "serve-speed", "preheat-rate"])
+def test_time_scales_beyond_what_a_run_can_mean_are_refused(write, tmp_path, args, bakery,
+                                                            line):
+    # `--speed 1e308` and a 1e-300 °C/min oven both reported makespans of 1e302 minutes.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n", bakery=bakery)
+    result = run_cli(*args, cwd=tmp_path, timeout=30)
+    assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+    assert not (tmp_path / "x.db").exists() and not list(tmp_path.glob("*.journal"))
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--gantt", "chart.html"], "--gantt"),
+    (["--policy", "fifo"], "--policy"),
+    (["--progress", "--policy", "edf"], "--policy, --progress"),
+], ids=["gantt", "policy", "progress"])
+def test_plan_compare_refuses_the_options_it_would_ignore(write, tmp_path, options, named):
+    # `plan --compare --gantt c.html` exited 0 and wrote no chart.
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("plan", "orders.yaml", "--compare", *options, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"--compare cannot be combined with {named}: it runs every policy"
+                             " and shows one summary row each (plan with one --policy for its"
+                             " chart or progress)\n")
+    assert not (tmp_path / "chart.html").exists()
+
+
+def test_one_of_anything_is_counted_in_the_singular(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge, due: 1}\n", bakery="ovens: 1\n")
+    (tmp_path / "recipes" / "madeira.yaml").unlink()
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert result.stdout == "orders.yaml: 1 order, 1 cake, 1 oven, 1 recipe: OK\n"
+    plan = run_cli("plan", "orders.yaml", cwd=tmp_path).stdout.splitlines()
+    assert plan[0].startswith("policy search: 1 cake, 1 order · ")
+    assert plan[1].startswith("1 late order, ")
+    baked = run_cli("bake", "orders.yaml", "--simulate", cwd=tmp_path)
+    assert "] baking 1 cake for 1 order on 1 oven\n" in baked.stderr
+    assert "; 1 cake in " in baked.stdout

@@ -127,13 +127,51 @@ def test_yaml_1_1_numbers(tmp_path):
     path = write(tmp_path, """
         orders:
           - {id: a, recipe: x, quantity: 1_000, priority: -3, due: 1e3}
-          - {id: b, recipe: x, quantity: 0x1F, due: 2.5}
-          - {id: c, recipe: x, quantity: 017, priority: +2}  # octal, as yaml.safe_load reads it
-          - {id: d, recipe: x, quantity: !!int "3"}
+          - {id: b, recipe: x, quantity: 31, due: 2.5}
+          - {id: c, recipe: x, quantity: 15, priority: +2, due: 0.5}
+          - {id: d, recipe: x, quantity: !!int "3", due: 0180}  # not octal (an 8): 180
     """)
     orders = load_orders(path, start=START)
     assert [(o.quantity, o.priority, o.due) for o in orders] == [
-        (1000, -3, 1000.0), (31, 0, 2.5), (15, 2, None), (3, 0, None)]
+        (1000, -3, 1000.0), (31, 0, 2.5), (15, 2, 0.5), (3, 0, 180.0)]
+
+
+def test_octal_hexadecimal_and_binary_integers_are_refused_in_every_file(tmp_path):
+    # YAML 1.1 reads `quantity: 010` as 8 cakes and `0x10` as 16: say so rather than bake that.
+    path, errs = orders_errors(tmp_path, """
+        orders:
+          - {id: a, recipe: x, quantity: 010, due: 010, priority: -0b11}
+          - {id: b, recipe: x, quantity: 0x10, priority: !!int 07}
+          - {id: c, recipe: x, priority: 0x123456789abcdef0123456789}
+    """)
+    octal_8 = "would be read as the octal number 8 (YAML 1.1): write 8, or 10 without the" \
+              " leading zero"
+    assert errs == [
+        f"{path}:2:34: quantity: '010' {octal_8}",
+        f"{path}:2:44: due: '010' {octal_8}",
+        f"{path}:2:59: priority: '-0b11' would be read as the binary number -3 (YAML 1.1):"
+        " write -3",
+        f"{path}:3:34: quantity: '0x10' would be read as the hexadecimal number 16 (YAML 1.1):"
+        " write 16",
+        f"{path}:3:50: priority: '07' would be read as the octal number 7 (YAML 1.1): write 7",
+        f"{path}:4:34: priority: '0x123456789abcdef0123456789' would be read as a hexadecimal"
+        " number (YAML 1.1): write it in decimal",
+    ]
+    bakery = write(tmp_path, "ambient_c: 020\nmixers: 0x2\n"
+                             "ovens: [{name: a, preheat_c_per_min: 010}]\n", "bakery.yaml")
+    assert [error.split(": ", 2)[1] for error in errors(load_bakery, bakery)] == [
+        "ambient_c", "mixers", "ovens[0].preheat_c_per_min"]
+    recipe = write(tmp_path, """
+        name: x
+        ingredients: [{name: flour, quantity: 0200, unit: g}]
+        mix_minutes: 010
+        steps:
+          - rest: {minutes: 0x10}
+          - bake: {temperature_c: 0250, minutes: 25}
+    """, "recipe.yaml")
+    assert [error.split(": ", 2)[1] for error in errors(load_recipe, recipe)] == [
+        "ingredients[0].quantity", "mix_minutes", "steps[0].rest.minutes",
+        "steps[1].bake.temperature_c"]
 
 
 def test_text_fields_take_the_text_as_written(tmp_path):
@@ -441,6 +479,18 @@ def test_bytes_that_are_not_utf8(tmp_path):
                     " save the file as UTF-8"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16-le", "utf-16-be"])
+def test_a_byte_order_mark_is_read_and_positions_count_characters(tmp_path, encoding):
+    # YAML allows UTF-16 with a byte-order mark (Windows PowerShell writes it); libyaml reads
+    # it. Its errors must still point at the character, not at a byte offset.
+    text = "\ufefforders: [{id: Zoë, recipe: x, customer: a\x07}]\n"
+    path, errs = orders_errors(tmp_path, text.encode(encoding.replace("-sig", "")))
+    assert errs == [f"{path}:1:42: control character U+0007 is not allowed in YAML"
+                    " (is this a binary file?)"]
+    path = write(tmp_path, text.replace("\x07", "").encode(encoding.replace("-sig", "")))
+    assert load_orders(path)[0].id == "Zoë"
+
+
 @pytest.mark.parametrize("byte", [b"\x00", b"\x07", b"\x1b"])
 def test_control_bytes(tmp_path, byte):
     path, errs = orders_errors(tmp_path, b"orders:\n  - {id: o-1, recipe: x" + byte + b"}\n")
@@ -610,7 +660,7 @@ def test_bakery_errors(tmp_path):
     """, "bakery.yaml")
     assert errors(load_bakery, path) == [
         f"{path}:1:9: mixers must be at least 1, got 0",
-        f"{path}:3:34: ovens[0].preheat_c_per_min must be more than 0, got 0",
+        f"{path}:3:34: ovens[0].preheat_c_per_min must be at least 0.001, got 0",
         f"{path}:4:15: unknown field 'ovens[1].cool_c_per_mins' (did you mean 'cool_c_per_min'?)",
         f"{path}:5:5: missing required field 'ovens[2].name'",
     ]
@@ -701,9 +751,13 @@ def test_many_orders_stream_in_little_memory(tmp_path):
 
 
 def test_load_yaml_mapping(tmp_path):
-    path = write(tmp_path, "a: 1\nb: [x, 2.5, yes, ~, 2026-01-01]\nc: {d: 0x10}\n", "m.yaml")
+    path = write(tmp_path, "a: 1\nb: [x, 2.5, yes, ~, 2026-01-01]\nc: {d: 16}\n", "m.yaml")
     assert load_yaml_mapping(path) == {"a": 1, "b": ["x", 2.5, True, None, "2026-01-01"],
                                        "c": {"d": 16}}
+    path = write(tmp_path, "c: {d: 0x10}\n", "m.yaml")
+    assert errors(load_yaml_mapping, path) == [
+        f"{path}:1:8: value: '0x10' would be read as the hexadecimal number 16 (YAML 1.1):"
+        " write 16"]
     path = write(tmp_path, "a: 1\na: 2\n", "m.yaml")
     assert errors(load_yaml_mapping, path) == [
         f"{path}:2:1: duplicate key 'a' (first at line 1, again at line 2): give each key once"]

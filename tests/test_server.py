@@ -620,12 +620,32 @@ def test_submit_posts_a_file_idempotently_and_status_shows_an_order(server, writ
     assert json.loads(as_json.stdout)["status"] == "delivered"
 
 
+def test_submit_posts_the_values_bake_reads_not_yaml_1_1s(tmp_path, write):
+    # yaml.safe_load makes `007` the number 7, `Yes` true and `12:30` 750; bake reads text as
+    # written. A date-time without a time zone is the client's local time, as bake reads it.
+    orders = write("orders.yaml", "orders:\n"
+                   "  - {id: 007, recipe: quick, customer: Yes, quantity: 2, priority: 3}\n"
+                   "  - {id: t-2, recipe: quick, customer: 12:30, due: 2030-01-01T12:00:00}\n"
+                   "  - {id: 1e3, recipe: quick, customer: 1.50, due: 90}\n")
+    with Server(tmp_path, *SPEED, TZ="UTC0") as utc_server:
+        result = run_cli("submit", str(orders), "--server", utc_server.url, TZ="JST-9")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["007", "t-2", "1e3"]
+        stored = {o: utc_server.client.get(f"/orders/{o}").json() for o in ("007", "t-2", "1e3")}
+    fields = ("id", "customer", "quantity", "priority")
+    assert [[stored[o][f] for f in fields] for o in stored] == [
+        ["007", "Yes", 2, 3], ["t-2", "12:30", 1, 0], ["1e3", "1.50", 1, 0]]
+    assert stored["007"]["due_at"] is None
+    assert stored["t-2"]["due_at"].startswith("2030-01-01T03:00:00")  # 12:00 at UTC+9
+    assert stored["1e3"]["due_at"] is not None
+
+
 def test_clients_report_problems_in_one_line(server, write):
     # A well-formed file whose recipe only the server can judge.
     bad = write("bad.yaml", "orders:\n  - {id: sub-bad, recipe: quik}\n")
     refused = run_cli("submit", str(bad), "--server", server.url)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == (f"{bad}: order sub-bad: recipe: unknown recipe 'quik' "
+    assert refused.stderr.strip() == (f"{bad}:2:5: order sub-bad: recipe: unknown recipe 'quik' "
                                       f"(did you mean 'quick'?)")
     missing = run_cli("status", "nobody", "--server", server.url)
     assert missing.returncode == 1 and "no order 'nobody'" in missing.stderr

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from bakectl.hookspecs import hookimpl
+from bakectl.output import plural
 
 
 def _stamp(minute: float) -> str:
@@ -23,9 +24,9 @@ class PlainProgress:
 
     @hookimpl
     def bakectl_run_started(self, kitchen):
-        ovens = len(kitchen.ovens.ovens)
-        self._say(f"{_stamp(0.0)} baking {len(kitchen.cakes)} cakes for {len(kitchen.orders)} "
-                  f"orders on {ovens} oven{'s' if ovens != 1 else ''}")
+        self._say(f"{_stamp(0.0)} baking {plural(len(kitchen.cakes), 'cake')} for "
+                  f"{plural(len(kitchen.orders), 'order')} on "
+                  f"{plural(len(kitchen.ovens.ovens), 'oven')}")
 
     @hookimpl
     def bakectl_cake_stage(self, cake, stage, minute):

@@ -50,34 +50,31 @@ def serve(
     ] = Path("bakectl.db"),
     speed: Annotated[float, typer.Option(
         "--speed", metavar="FACTOR",
-        help="Bakery time runs FACTOR times faster than the wall clock.")] = 1.0,
+        help="Bakery time runs FACTOR times faster than the wall clock (at most 1000000).")
+    ] = 1.0,
     token: TokenOpt = None,
     grace: Annotated[float, typer.Option(
         "--grace", metavar="SECONDS", min=0,
         help="On SIGTERM/Ctrl-C, how long cakes in the ovens may take to finish.")] = 30.0,
     ovens: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        "--ovens", metavar="N", min=1, show_default=False,
-        help="Use N ovens instead of the bakery file's.")] = None,
+        "--ovens", metavar="N", show_default=False,
+        help="Use N ovens (1 to 1000) instead of the bakery file's.")] = None,
     event_history: Annotated[int, typer.Option(
         "--event-history", metavar="N", min=0,
         help="Events kept for /events clients that reconnect (Last-Event-ID).")] = 10_000,
 ) -> None:
     """Run the bakery as a server: orders over HTTP, delivery orders out (see docs/server.md)."""
-    from bakectl.cli import EXIT_INPUT, _plugins
+    from bakectl.cli import EXIT_INPUT, _plugins, check_speed
     from bakectl.errors import InputErrors
     from bakectl.inputs import load_bakery
-    from bakectl.model import DEFAULT_OVENS, Bakery
     from bakectl.plugins import PluginError
     from bakectl.recipebook import collect_recipes, recipe_dirs
 
-    if not speed > 0 or speed == float("inf"):
-        raise _fail("--speed: must be a positive number", EXIT_INPUT)
+    check_speed(speed)
     try:
         pm = _plugins()  # the command line's: each broken plugin is reported once
         found = collect_recipes(pm, recipe_dirs(None, list(recipes or [])))
-        # Without a file, no need to load the file parser (nor to have it).
-        kitchen = load_bakery(bakery, ovens) if bakery is not None else \
-            Bakery.default(ovens or DEFAULT_OVENS)
+        kitchen = load_bakery(bakery, ovens)  # checks --ovens as a bakery file's `ovens:`
     except PluginError as exc:
         raise _fail(str(exc), EXIT_INPUT) from None
     except InputErrors as exc:

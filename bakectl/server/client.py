@@ -6,7 +6,6 @@ could not be reached or did not find the order; 2 an order was refused as bad in
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import sys
@@ -44,39 +43,18 @@ def _unreachable(server: str, exc: Exception) -> ClientError:
     return ClientError(f"cannot reach {server}: {exc}")
 
 
-def _plain(value):
-    """YAML gives dates as datetime objects; JSON wants ISO strings."""
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
-
-
-def read_orders(path: Path) -> list[dict]:
-    """The orders of an orders file as they are written, once the file has passed the same
-    checks as for `bake` (every mistake reported as path:line:col, nothing posted)."""
-    import yaml
-
+def read_orders(path: Path) -> list[tuple[str, dict]]:
+    """The orders of an orders file as the bodies to post, each with where it is written
+    (`path:line:col`), read and checked as `bake` reads them: the server gets the values
+    `bake` would use (`id: 007` is "007"). A mistake is reported as for `bake`, and nothing
+    is posted."""
     from bakectl.errors import InputErrors
-    from bakectl.files import load_orders
+    from bakectl.files import load_order_requests
 
     try:
-        load_orders(path)
+        return [(str(where), body) for where, body in load_order_requests(path)]
     except InputErrors as exc:
         raise ClientError("\n".join(str(e) for e in exc.errors), 2) from None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClientError(f"{path}: {exc.strerror or exc}", 2) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ClientError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}", 2) \
-            from None
-    orders = data.get("orders") if isinstance(data, dict) else None
-    if not isinstance(orders, list):
-        raise ClientError(f"{path}: expected a mapping with an 'orders' list", 2)
-    return [{k: _plain(v) for k, v in order.items()} if isinstance(order, dict) else order
-            for order in orders]
 
 
 def idempotency_key(order) -> str:
@@ -91,8 +69,8 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
     orders = read_orders(path)
     results, refused = [], 0
     with httpx.Client(base_url=server, headers=_headers(token), timeout=30) as client:
-        for number, order in enumerate(orders, 1):
-            name = order.get("id", f"#{number}") if isinstance(order, dict) else f"#{number}"
+        for where, order in orders:
+            name = order["id"]
             try:
                 response = client.post("/orders", json=order,
                                        headers={"Idempotency-Key": idempotency_key(order)})
@@ -107,7 +85,7 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
             if response.status_code == 401:
                 raise ClientError(f"{server}: {_detail(response)}", 2)
             refused += 1
-            print(f"{path}: order {name}: {_detail(response)}", file=err)
+            print(f"{where}: order {name}: {_detail(response)}", file=err)
             results.append({"id": name, "status": "refused", "http_status":
                             response.status_code, "error": _detail(response)})
     if as_json:
