@@ -418,7 +418,7 @@ def list_recipes(
         raise _input_errors(exc) from None
     rows = [{"name": r.name, "temperature_c": r.temperature_c, "bake_minutes": r.bake_minutes,
              "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source,
-             "process": _process(r)}
+             "process": _process(r), "overrides": r.overrides or None}
             for r in sorted(found.values(), key=lambda r: r.name)]
     if json_report:
         import json
@@ -434,7 +434,9 @@ def list_recipes(
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], f"{row['temperature_c']:g}", f"{row['bake_minutes']:g} min",
-                      f"{row['mix_minutes']:g} min", row["process"], row["source"])
+                      f"{row['mix_minutes']:g} min", row["process"],
+                      row["source"] + (f" (overrides {row['overrides']})"
+                                       if row["overrides"] else ""))
     console(sys.stdout).print(table)
 
 

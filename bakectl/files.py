@@ -600,6 +600,14 @@ def _integer(low: int, high: int) -> Reader:
     return read
 
 
+def _yes_no(node: _Node, label: str, ctx: _Context) -> bool:
+    """true or false (YAML 1.1 also reads yes/no)."""
+    value = _scalar_value(node, label)
+    if value is True or value is False:
+        return value
+    _wrong(node, label, "true or false")
+
+
 def _number(low: float, high: float, *, above: bool = False) -> Reader:
     """A finite number from `low` (or, with `above`, more than `low`) to `high`, as a float."""
 
@@ -945,6 +953,8 @@ RECIPE_FIELDS: dict[str, Field] = {
     # one of: `oven:` (mix, then one bake) or `steps:` (the recipe's own process after mixing)
     "oven": Field(_mapping(RECIPE_OVEN_FIELDS)),
     "steps": Field(_list_of(_step)),
+    # replaces the recipe of this name from an earlier source (recipebook.collect_recipes)
+    "override": Field(_yes_no, default=False),
 }
 
 #: one oven of a bakery file's `ovens:` list
@@ -1110,17 +1120,18 @@ def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
         raise
 
 
-def name_where(path: str | Path) -> Where:
-    """Where the top-level `name:` value of a small YAML file is (a recipe's name), or just
-    the path when that cannot be told. For messages about a file that already loaded."""
+def name_where(path: str | Path, key: str = "name") -> Where:
+    """Where the top-level `name:` (or `key:`) value of a small YAML file is (a recipe's
+    name), or just the path when that cannot be told. For messages about a file that already
+    loaded."""
     try:
         with _open_file(path, _Context(str(path)), MAX_SMALL_FILE_BYTES) as stream:
             node = yaml.compose(stream, Loader=_Loader)
     except (_Stop, yaml.YAMLError, OSError):
         return Where(str(path))
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value == "name":
+        for found, value in node.value:
+            if isinstance(found, ScalarNode) and found.value == key:
                 return Where(str(path), value.start_mark.line + 1, value.start_mark.column + 1)
     return Where(str(path))
 

@@ -133,6 +133,81 @@ def test_two_recipe_files_with_one_name_is_an_error_naming_both(write, tmp_path)
     assert "recipes/sponge.yaml" in result.stderr and "more/sponge2.yaml" in result.stderr
 
 
+PLUGIN_BREAD = """\
+from bakectl.hookspecs import hookimpl
+from bakectl.model import Ingredient, Recipe
+
+
+@hookimpl
+def bakectl_recipes():
+    return [Recipe("{name}", (Ingredient("flour", 500, "g"),), mix_minutes={mix},
+                   temperature_c=200, bake_minutes=30, override={override})]
+"""
+
+
+def recipes_json(*args: str, cwd, plugins: tuple[str, ...] = ()) -> dict[str, dict]:
+    """`bakectl -p PLUGIN... recipes --json ARGS`, by recipe name (plugins from `cwd`)."""
+    options = [word for plugin in plugins for word in ("-p", plugin)]
+    result = run_cli(*options, "recipes", "--json", *args, cwd=cwd, PYTHONPATH=str(cwd))
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def test_a_recipe_that_says_override_replaces_the_earlier_one(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("more/sponge.yaml", "override: true\n" + RECIPE.format(name="sponge", mix=3, temp=170,
+                                                                  bake=20))
+    rows = recipes_json("--recipes", "more", cwd=tmp_path)
+    assert rows["sponge"]["mix_minutes"] == 3
+    assert rows["sponge"]["source"] == "more/sponge.yaml"
+    assert rows["sponge"]["overrides"] == "recipes/sponge.yaml"
+    assert rows["madeira"]["overrides"] is None
+    table = run_cli("recipes", "--recipes", "more", cwd=tmp_path).stdout
+    assert "more/sponge.yaml (overrides" in table and "recipes/sponge.yaml)" in table
+    result = run_cli("plan", "orders.yaml", "--recipes", "more", "--json", cwd=tmp_path)
+    assert json.loads(result.stdout)["cakes"][0]["mix_end"] == 3, result.stderr
+    # A YAML file overrides a plugin's recipe; a plugin overrides an earlier plugin's.
+    write("bread_a.py", PLUGIN_BREAD.format(name="bread", mix=1, override=False))
+    write("bread_b.py", PLUGIN_BREAD.format(name="bread", mix=2, override=True))
+    rows = recipes_json(cwd=tmp_path, plugins=("bread_a", "bread_b"))
+    assert (rows["bread"]["mix_minutes"], rows["bread"]["overrides"]) == (2, "plugin bread_a")
+    write("recipes/bread.yaml", "override: true\n" + RECIPE.format(name="bread", mix=4, temp=170,
+                                                                    bake=20))
+    rows = recipes_json(cwd=tmp_path, plugins=("bread_a",))
+    assert (rows["bread"]["mix_minutes"], rows["bread"]["overrides"]) == (4, "plugin bread_a")
+
+
+def test_an_override_of_nothing_or_a_second_override_is_an_error_at_it(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("more/lemon.yaml", "override: true\n" + RECIPE.format(name="lemon", mix=3, temp=170,
+                                                                 bake=20))
+    write("more/sponge.yaml", "override: true\n" + RECIPE.format(name="sponge", mix=3, temp=170,
+                                                                  bake=20))
+    write("more/sponge2.yaml", "override: yes\n" + RECIPE.format(name="sponge", mix=4, temp=170,
+                                                                  bake=20))
+    result = run_cli("validate", "orders.yaml", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "more/lemon.yaml:1:11: recipe 'lemon' says override: true, but no earlier source"
+        " defines it (the order: Python plugins, recipes/ beside the orders file, the current"
+        " directory, each --recipes DIR)\n"
+        "more/sponge2.yaml:1:11: recipe 'sponge' is overridden twice: first by"
+        " more/sponge.yaml:1:11, then here; keep one override\n")
+
+
+def test_identical_recipe_files_are_one_recipe_and_a_conflict_hints_at_override(write,
+                                                                                 tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    copy = write("more/sponge.yaml", (tmp_path / "recipes/sponge.yaml").read_text())
+    rows = recipes_json("--recipes", "more", cwd=tmp_path)
+    assert rows["sponge"]["source"] == "recipes/sponge.yaml"
+    copy.write_text(copy.read_text() + "# changed\n")
+    result = run_cli("validate", "orders.yaml", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.endswith("add 'override: true' to the second to make it replace the"
+                                  " first\n"), result.stderr
+
+
 def test_missing_recipe_folder_and_usage_errors_exit_2(write, tmp_path):
     small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
     result = run_cli("bake", "orders.yaml", "--recipes", "nowhere", cwd=tmp_path)

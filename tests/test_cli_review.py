@@ -105,7 +105,7 @@ def test_orders_are_still_checked_against_the_recipes_that_loaded(write, tmp_pat
                                  "oven: {temperature_c: 180, bake_minutes: 25}\n")
     write("recipes/unreadable.yaml", "name: [\n")
     write("recipes/twice.yaml", RECIPE.format(name="twice"))
-    write("recipes/twice_again.yaml", RECIPE.format(name="twice"))
+    write("recipes/twice_again.yaml", "# another cake\n" + RECIPE.format(name="twice"))
     result = run_cli("validate", "orders.yaml", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
