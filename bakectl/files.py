@@ -1225,6 +1225,8 @@ def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery | N
         if close:
             return f"unknown recipe {_quote(name)} (did you mean {close[0]!r}?)"
         known = ", ".join(names[:10]) or "none"
+        if len(names) > 10:  # the list is cut short: say so, with `bakectl recipes` for all
+            known += f" and {len(names) - 10} more: see bakectl recipes"
         return f"unknown recipe {_quote(name)} (known recipes: {known})"
     if bakery is None:
         return None

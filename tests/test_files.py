@@ -697,6 +697,16 @@ def test_check_orders_unknown_recipe_with_a_hint(tmp_path):
     ]
 
 
+def test_check_orders_unknown_recipe_says_how_many_known_ones_are_not_listed(tmp_path):
+    path = write(tmp_path, "orders:\n  - {id: o-1, recipe: pavlova}\n")
+    recipes = {name: sponge(name=name) for name in (f"cake-{k:02}" for k in range(13))}
+    assert errors(check_orders, load_orders(path), recipes=recipes, bakery=Bakery.default()) == [
+        f"{path}:2:23: unknown recipe 'pavlova' (known recipes: cake-00, cake-01, cake-02,"
+        " cake-03, cake-04, cake-05, cake-06, cake-07, cake-08, cake-09 and 3 more: see bakectl"
+        " recipes)",
+    ]
+
+
 def test_check_orders_recipe_hotter_than_every_oven(tmp_path):
     path = write(tmp_path, "orders:\n  - {id: o-1, recipe: pizza}\n  - {id: o-2, recipe: sponge}\n")
     recipes = {"sponge": sponge(), "pizza": sponge(name="pizza", temperature_c=300.0)}
