@@ -779,10 +779,12 @@ def _field_node(node: _Map, name: str) -> _Node:
 
 
 def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, ctx: _Context,
-              prefix: str) -> str | None:
+              prefix: str, meant: set[str] | None = None) -> str | None:
     """The field a key names, or None (reported) if it is not one, or not for the first time.
 
-    `names`: the fields a mapping may have (None: any); `keys`: the keys met so far.
+    `names`: the fields a mapping may have (None: any); `keys`: the keys met so far. `meant`
+    collects the fields a reported key may have been meant as (a "did you mean" hint, or any
+    field for a merge key): they are not reported missing too, one mistake being one line.
     """
     if key.__class__ is not ScalarEvent:
         if key.__class__ is not AliasEvent:
@@ -802,6 +804,8 @@ def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, c
     keys[name] = key
     if name == "<<" and key.implicit[0]:
         ctx.error(key, "merge keys ('<<') are not supported: write the fields out in full")
+        if meant is not None:
+            meant.update(names or ())
         return None
     if names is None or name in names:
         return name
@@ -810,6 +814,8 @@ def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, c
     close = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of: " + ", ".join(names)
     ctx.error(key, f"unknown field {_quote(prefix + name)} ({hint})")
+    if close and meant is not None:
+        meant.add(close[0])
     return None
 
 
@@ -824,6 +830,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
     values: dict[str, Any] = {}
     nodes: dict[str, _Node] = {}
     keys: dict[str, Any] = {}
+    meant: set[str] = set()  # fields a wrong key was probably meant as (see _key_name)
     ok = True
     items = node.items
     # This loop runs for every order: the common case (a known, new key) is tested inline.
@@ -832,7 +839,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
         name = key.value if key.__class__ is ScalarEvent else None
         field = fields.get(name) if name not in keys else None
         if field is None:
-            _key_name(key, keys, fields, ctx, prefix)  # reports what is wrong with the key
+            _key_name(key, keys, fields, ctx, prefix, meant)  # reports what is wrong with it
             ok = False
             continue
         keys[name] = key
@@ -857,7 +864,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
                 continue
             if not field.required:
                 values[name] = field.default
-            elif name not in keys:
+            elif name not in keys and name not in meant:
                 ctx.error(node, f"missing required field {_quote(prefix + name)}")
                 ok = False
     return (values, nodes) if ok else None
@@ -997,12 +1004,13 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
         ctx.fatal(first, f"expected {what}, got {got}")
     events.begin(first, 1)
     keys: dict[str, Any] = {}
+    meant: set[str] = set()
     orders: list[Any] = []
     while True:
         event = events.next()
         if event.__class__ is MappingEndEvent:
             break
-        name = _key_name(events.value(event, 2), keys, ("orders",), ctx, "")
+        name = _key_name(events.value(event, 2), keys, ("orders",), ctx, "", meant)
         value = events.next()
         if name is not None and value.__class__ is not SequenceStartEvent:
             got = "a mapping" if value.__class__ is MappingStartEvent else _describe(value)
@@ -1014,7 +1022,7 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
         else:
             orders = _read_order_list(events, value, ctx)
     events.finish()
-    if "orders" not in keys:
+    if "orders" not in keys and "orders" not in meant:
         ctx.error(first, "missing required field 'orders'")
     return orders
 
