@@ -411,11 +411,28 @@ def list_recipes(
     from bakectl.errors import InputErrors
     from bakectl.recipebook import collect_recipes, recipe_dirs
 
+    if orders is not None and not orders.is_file():
+        # Only its folder is used, but a mistyped name would silently list other recipes.
+        problem = "is not a file" if orders.exists() else "no such file"
+        print(f"{orders}: {problem} (--orders names the orders file whose recipes/ to read)",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
+    failed = None
     try:
         found = collect_recipes(pm, recipe_dirs(orders, list(recipes or [])))
     except InputErrors as exc:
-        raise _input_errors(exc) from None
+        if exc.partial is None:  # not even a folder to look in
+            raise _input_errors(exc) from None
+        # The good recipes are still listed; the bad files are said, and the exit code is 2.
+        failed, found = exc, exc.partial
+    _show_recipes(found, json_report)
+    if failed is not None:
+        sys.stdout.flush()  # the list first, then the problems, when both go to a terminal
+        raise _input_errors(failed)
+
+
+def _show_recipes(found, json_report: bool) -> None:
     rows = [{"name": r.name, "temperature_c": r.temperature_c, "bake_minutes": r.bake_minutes,
              "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source,
              "process": _process(r), "overrides": r.overrides or None}

@@ -208,6 +208,28 @@ def test_identical_recipe_files_are_one_recipe_and_a_conflict_hints_at_override(
                                   " first\n"), result.stderr
 
 
+def test_recipes_lists_the_good_recipes_and_says_what_is_wrong_with_the_bad(write, tmp_path):
+    small_bakery(write, "orders: []\n")
+    write("recipes/broken.yaml", "name: broken\n")
+    result = run_cli("recipes", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert [row["name"] for row in json.loads(result.stdout)] == ["madeira", "sponge"]
+    assert result.stderr.splitlines() == [
+        "recipes/broken.yaml:1:1: missing required field 'ingredients'",
+        "recipes/broken.yaml:1:1: missing required field 'mix_minutes'",
+    ]
+
+
+def test_recipes_with_an_orders_file_that_is_not_there_is_one_line_and_exit_2(write,
+                                                                               tmp_path):
+    small_bakery(write, "orders: []\n")
+    result = run_cli("recipes", "--orders", "nonexist.yaml", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("nonexist.yaml: no such file (--orders names the orders file whose"
+                             " recipes/ to read)\n")
+    assert run_cli("recipes", "--orders", "orders.yaml", cwd=tmp_path).returncode == 0
+
+
 def test_missing_recipe_folder_and_usage_errors_exit_2(write, tmp_path):
     small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
     result = run_cli("bake", "orders.yaml", "--recipes", "nowhere", cwd=tmp_path)
