@@ -89,10 +89,13 @@ def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None, start=None
     from bakectl.inputs import load_inputs
 
     try:
-        return load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
-                           mixers=mixers, start=start)
+        inputs = load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
+                             mixers=mixers, start=start)
     except InputErrors as exc:
         raise _input_errors(exc) from None
+    for warning in inputs.warnings:
+        print(warning, file=sys.stderr)
+    return inputs
 
 
 #: The fastest `--speed`: a bakery minute is then 60 µs of wall time, already finer than the

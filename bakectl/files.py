@@ -177,6 +177,8 @@ class _Context:
         self.due_zone: tuple[bool, int] | None = None
         #: read orders as requests for a server (`load_order_requests`), not as Orders
         self.requests = False
+        #: what is allowed but probably not meant (a due date already past), one line each
+        self.warnings: list[InputError] = []
 
     def where(self, node: _Node | None) -> Where:
         if node is None:
@@ -682,7 +684,10 @@ def _due_date(node: _Node, label: str, ctx: _Context) -> float:
         minutes = math.inf
     if abs(minutes) > MAX_MINUTES:
         raise _Invalid(node, f"{label}: {_quote(text)} is too far from the start of the run")
-    # Before the start is allowed: the order is simply late already.
+    if minutes < 0:
+        # Allowed (yesterday's order still has to be baked), but said: it may be a typo.
+        ctx.warnings.append(InputError(ctx.where(node), f"due {text} is before the start of the"
+                                                        " run: the order is late already"))
     return minutes
 
 
@@ -983,13 +988,17 @@ BAKERY_FIELDS: dict[str, Field] = {
 # The loaders
 
 
-def load_orders(path: str | Path, *, start: datetime | None = None) -> list[Order]:
+def load_orders(path: str | Path, *, start: datetime | None = None,
+                warnings: list[InputError] | None = None) -> list[Order]:
     """The orders of an orders file, in file order; dates in `due` count from `start` (now).
+    A due date-time before `start` is allowed, and added to `warnings` if given.
 
     Streams the file: memory grows with the orders kept, not with the YAML.
     """
     start = (start or datetime.now()).astimezone()
     ctx = _Context(str(path), start)
+    if warnings is not None:
+        ctx.warnings = warnings
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 
@@ -1067,8 +1076,9 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Any]:
         orders.append(Order(**values, where=Where(path, mark.line + 1, mark.column + 1)))
 
 
-def load_order_requests(path: str | Path, *,
-                        start: datetime | None = None) -> list[tuple[Where, dict[str, Any]]]:
+def load_order_requests(path: str | Path, *, start: datetime | None = None,
+                        warnings: list[InputError] | None = None,
+                        ) -> list[tuple[Where, dict[str, Any]]]:
     """The orders of an orders file as the JSON bodies of `POST /orders`, each with where its
     order starts; checked exactly as `load_orders` checks them (same errors, same values).
 
@@ -1079,6 +1089,8 @@ def load_order_requests(path: str | Path, *,
     start = (start or datetime.now()).astimezone()
     ctx = _Context(str(path), start)
     ctx.requests = True
+    if warnings is not None:
+        ctx.warnings = warnings
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 

@@ -70,10 +70,15 @@ def read_orders(path: Path) -> list[tuple[str, dict]]:
     from bakectl.errors import InputErrors
     from bakectl.files import load_order_requests
 
+    warnings = []
     try:
-        return [(str(where), body) for where, body in load_order_requests(path)]
+        orders = [(str(where), body) for where, body in load_order_requests(path,
+                                                                           warnings=warnings)]
     except InputErrors as exc:
         raise ClientError("\n".join(str(e) for e in exc.errors), 2) from None
+    for warning in warnings:  # an order due already: posted all the same, as bake bakes it
+        print(warning, file=sys.stderr)
+    return orders
 
 
 def idempotency_key(order) -> str:
