@@ -35,7 +35,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    epilog="Installed plugins may add commands: `bakectl plugins` lists every plugin.",
+    # The server commands come from a built-in plugin, loaded only when one is named (see
+    # _add_plugin_commands): listed here so that --help shows them without loading it.
+    epilog="Server commands: serve, submit, status, watch (e.g. `bakectl serve --help`). "
+           "Installed plugins may add commands: `bakectl plugins` lists every plugin.",
 )
 
 #: Exit codes (a contract: see README "Exit codes"). EXIT_OUTPUT is sysexits' EX_IOERR;

@@ -248,6 +248,24 @@ def test_version_and_help():
         assert command in result.stdout
 
 
+def test_help_names_the_server_commands_without_loading_them():
+    import typer
+
+    from bakectl.default_plugins.server_commands import bakectl_commands
+
+    server = typer.Typer()
+    bakectl_commands(app=server)  # the commands the built-in plugin adds
+    names = [command.callback.__name__ for command in server.registered_commands]
+    result = run_cli("--help")
+    assert f"Server commands: {', '.join(names)} " in result.stdout
+    from conftest import imported_by
+
+    assert imported_by(["--help"], ("pluggy", "fastapi", "httpx",
+                                    "bakectl.default_plugins.server_commands")) == []
+    served = run_cli("serve", "--help")
+    assert served.returncode == 0 and "--port" in served.stdout
+
+
 def test_help_does_not_import_the_kitchen_or_live_display():
     from conftest import imported_by
 
