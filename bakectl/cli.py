@@ -386,6 +386,8 @@ def plan(
         except OSError as exc:
             print(f"{gantt}: cannot write the chart: {exc.strerror or exc}", file=sys.stderr)
             raise typer.Exit(EXIT_INPUT) from None
+        # On stderr: stdout may be the JSON report.
+        print(f"bakectl: chart of the ovens written to {gantt}", file=sys.stderr)
     show_plan(report, json_report=json_report)
     failed = report["summary"]["failed"] or any(
         o["status"] != "delivered" for o in report["orders"])
