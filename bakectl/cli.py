@@ -35,7 +35,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    epilog="Installed plugins may add commands: `bakectl plugins` lists every plugin.",
+    # The server commands come from a built-in plugin, loaded only when one is named (see
+    # _add_plugin_commands): listed here so that --help shows them without loading it.
+    epilog="Server commands: serve, submit, status, watch (e.g. `bakectl serve --help`). "
+           "Installed plugins may add commands: `bakectl plugins` lists every plugin.",
 )
 
 #: Exit codes (a contract: see README "Exit codes"). EXIT_OUTPUT is sysexits' EX_IOERR;
@@ -89,10 +92,13 @@ def _load(pm, orders: Path, bakery, recipes, ovens=None, mixers=None, start=None
     from bakectl.inputs import load_inputs
 
     try:
-        return load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
-                           mixers=mixers, start=start)
+        inputs = load_inputs(pm, orders, bakery=bakery, recipe_dirs=recipes or [], ovens=ovens,
+                             mixers=mixers, start=start)
     except InputErrors as exc:
         raise _input_errors(exc) from None
+    for warning in inputs.warnings:
+        print(warning, file=sys.stderr)
+    return inputs
 
 
 #: The fastest `--speed`: a bakery minute is then 60 µs of wall time, already finer than the
@@ -380,6 +386,8 @@ def plan(
         except OSError as exc:
             print(f"{gantt}: cannot write the chart: {exc.strerror or exc}", file=sys.stderr)
             raise typer.Exit(EXIT_INPUT) from None
+        # On stderr: stdout may be the JSON report.
+        print(f"bakectl: chart of the ovens written to {gantt}", file=sys.stderr)
     show_plan(report, json_report=json_report)
     failed = report["summary"]["failed"] or any(
         o["status"] != "delivered" for o in report["orders"])
@@ -411,14 +419,31 @@ def list_recipes(
     from bakectl.errors import InputErrors
     from bakectl.recipebook import collect_recipes, recipe_dirs
 
+    if orders is not None and not orders.is_file():
+        # Only its folder is used, but a mistyped name would silently list other recipes.
+        problem = "is not a file" if orders.exists() else "no such file"
+        print(f"{orders}: {problem} (--orders names the orders file whose recipes/ to read)",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
+    failed = None
     try:
         found = collect_recipes(pm, recipe_dirs(orders, list(recipes or [])))
     except InputErrors as exc:
-        raise _input_errors(exc) from None
+        if exc.partial is None:  # not even a folder to look in
+            raise _input_errors(exc) from None
+        # The good recipes are still listed; the bad files are said, and the exit code is 2.
+        failed, found = exc, exc.partial
+    _show_recipes(found, json_report)
+    if failed is not None:
+        sys.stdout.flush()  # the list first, then the problems, when both go to a terminal
+        raise _input_errors(failed)
+
+
+def _show_recipes(found, json_report: bool) -> None:
     rows = [{"name": r.name, "temperature_c": r.temperature_c, "bake_minutes": r.bake_minutes,
              "mix_minutes": r.mix_minutes, "ingredients": len(r.ingredients), "source": r.source,
-             "process": _process(r)}
+             "process": _process(r), "overrides": r.overrides or None}
             for r in sorted(found.values(), key=lambda r: r.name)]
     if json_report:
         import json
@@ -434,7 +459,9 @@ def list_recipes(
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], f"{row['temperature_c']:g}", f"{row['bake_minutes']:g} min",
-                      f"{row['mix_minutes']:g} min", row["process"], row["source"])
+                      f"{row['mix_minutes']:g} min", row["process"],
+                      row["source"] + (f" (overrides {row['overrides']})"
+                                       if row["overrides"] else ""))
     console(sys.stdout).print(table)
 
 

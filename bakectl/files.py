@@ -177,6 +177,8 @@ class _Context:
         self.due_zone: tuple[bool, int] | None = None
         #: read orders as requests for a server (`load_order_requests`), not as Orders
         self.requests = False
+        #: what is allowed but probably not meant (a due date already past), one line each
+        self.warnings: list[InputError] = []
 
     def where(self, node: _Node | None) -> Where:
         if node is None:
@@ -600,6 +602,14 @@ def _integer(low: int, high: int) -> Reader:
     return read
 
 
+def _yes_no(node: _Node, label: str, ctx: _Context) -> bool:
+    """true or false (YAML 1.1 also reads yes/no)."""
+    value = _scalar_value(node, label)
+    if value is True or value is False:
+        return value
+    _wrong(node, label, "true or false")
+
+
 def _number(low: float, high: float, *, above: bool = False) -> Reader:
     """A finite number from `low` (or, with `above`, more than `low`) to `high`, as a float."""
 
@@ -674,7 +684,10 @@ def _due_date(node: _Node, label: str, ctx: _Context) -> float:
         minutes = math.inf
     if abs(minutes) > MAX_MINUTES:
         raise _Invalid(node, f"{label}: {_quote(text)} is too far from the start of the run")
-    # Before the start is allowed: the order is simply late already.
+    if minutes < 0:
+        # Allowed (yesterday's order still has to be baked), but said: it may be a typo.
+        ctx.warnings.append(InputError(ctx.where(node), f"due {text} is before the start of the"
+                                                        " run: the order is late already"))
     return minutes
 
 
@@ -771,10 +784,12 @@ def _field_node(node: _Map, name: str) -> _Node:
 
 
 def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, ctx: _Context,
-              prefix: str) -> str | None:
+              prefix: str, meant: set[str] | None = None) -> str | None:
     """The field a key names, or None (reported) if it is not one, or not for the first time.
 
-    `names`: the fields a mapping may have (None: any); `keys`: the keys met so far.
+    `names`: the fields a mapping may have (None: any); `keys`: the keys met so far. `meant`
+    collects the fields a reported key may have been meant as (a "did you mean" hint, or any
+    field for a merge key): they are not reported missing too, one mistake being one line.
     """
     if key.__class__ is not ScalarEvent:
         if key.__class__ is not AliasEvent:
@@ -794,6 +809,8 @@ def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, c
     keys[name] = key
     if name == "<<" and key.implicit[0]:
         ctx.error(key, "merge keys ('<<') are not supported: write the fields out in full")
+        if meant is not None:
+            meant.update(names or ())
         return None
     if names is None or name in names:
         return name
@@ -802,6 +819,8 @@ def _key_name(key: _Node, keys: dict[str, Any], names: Collection[str] | None, c
     close = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of: " + ", ".join(names)
     ctx.error(key, f"unknown field {_quote(prefix + name)} ({hint})")
+    if close and meant is not None:
+        meant.add(close[0])
     return None
 
 
@@ -816,6 +835,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
     values: dict[str, Any] = {}
     nodes: dict[str, _Node] = {}
     keys: dict[str, Any] = {}
+    meant: set[str] = set()  # fields a wrong key was probably meant as (see _key_name)
     ok = True
     items = node.items
     # This loop runs for every order: the common case (a known, new key) is tested inline.
@@ -824,7 +844,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
         name = key.value if key.__class__ is ScalarEvent else None
         field = fields.get(name) if name not in keys else None
         if field is None:
-            _key_name(key, keys, fields, ctx, prefix)  # reports what is wrong with the key
+            _key_name(key, keys, fields, ctx, prefix, meant)  # reports what is wrong with it
             ok = False
             continue
         keys[name] = key
@@ -849,7 +869,7 @@ def _read_mapping(node: _Map, fields: Mapping[str, Field], ctx: _Context,
                 continue
             if not field.required:
                 values[name] = field.default
-            elif name not in keys:
+            elif name not in keys and name not in meant:
                 ctx.error(node, f"missing required field {_quote(prefix + name)}")
                 ok = False
     return (values, nodes) if ok else None
@@ -945,6 +965,8 @@ RECIPE_FIELDS: dict[str, Field] = {
     # one of: `oven:` (mix, then one bake) or `steps:` (the recipe's own process after mixing)
     "oven": Field(_mapping(RECIPE_OVEN_FIELDS)),
     "steps": Field(_list_of(_step)),
+    # replaces the recipe of this name from an earlier source (recipebook.collect_recipes)
+    "override": Field(_yes_no, default=False),
 }
 
 #: one oven of a bakery file's `ovens:` list
@@ -966,13 +988,17 @@ BAKERY_FIELDS: dict[str, Field] = {
 # The loaders
 
 
-def load_orders(path: str | Path, *, start: datetime | None = None) -> list[Order]:
+def load_orders(path: str | Path, *, start: datetime | None = None,
+                warnings: list[InputError] | None = None) -> list[Order]:
     """The orders of an orders file, in file order; dates in `due` count from `start` (now).
+    A due date-time before `start` is allowed, and added to `warnings` if given.
 
     Streams the file: memory grows with the orders kept, not with the YAML.
     """
     start = (start or datetime.now()).astimezone()
     ctx = _Context(str(path), start)
+    if warnings is not None:
+        ctx.warnings = warnings
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 
@@ -987,12 +1013,13 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
         ctx.fatal(first, f"expected {what}, got {got}")
     events.begin(first, 1)
     keys: dict[str, Any] = {}
+    meant: set[str] = set()
     orders: list[Any] = []
     while True:
         event = events.next()
         if event.__class__ is MappingEndEvent:
             break
-        name = _key_name(events.value(event, 2), keys, ("orders",), ctx, "")
+        name = _key_name(events.value(event, 2), keys, ("orders",), ctx, "", meant)
         value = events.next()
         if name is not None and value.__class__ is not SequenceStartEvent:
             got = "a mapping" if value.__class__ is MappingStartEvent else _describe(value)
@@ -1004,7 +1031,7 @@ def _read_orders(events: _Events, ctx: _Context) -> list[Any]:
         else:
             orders = _read_order_list(events, value, ctx)
     events.finish()
-    if "orders" not in keys:
+    if "orders" not in keys and "orders" not in meant:
         ctx.error(first, "missing required field 'orders'")
     return orders
 
@@ -1049,8 +1076,9 @@ def _read_order_list(events: _Events, first: Any, ctx: _Context) -> list[Any]:
         orders.append(Order(**values, where=Where(path, mark.line + 1, mark.column + 1)))
 
 
-def load_order_requests(path: str | Path, *,
-                        start: datetime | None = None) -> list[tuple[Where, dict[str, Any]]]:
+def load_order_requests(path: str | Path, *, start: datetime | None = None,
+                        warnings: list[InputError] | None = None,
+                        ) -> list[tuple[Where, dict[str, Any]]]:
     """The orders of an orders file as the JSON bodies of `POST /orders`, each with where its
     order starts; checked exactly as `load_orders` checks them (same errors, same values).
 
@@ -1061,6 +1089,8 @@ def load_order_requests(path: str | Path, *,
     start = (start or datetime.now()).astimezone()
     ctx = _Context(str(path), start)
     ctx.requests = True
+    if warnings is not None:
+        ctx.warnings = warnings
     return _reading(ctx, path, lambda events: _read_orders(events, ctx)) or []
 
 
@@ -1110,17 +1140,18 @@ def load_recipe(path: str | Path, *, source: str | None = None) -> Recipe:
         raise
 
 
-def name_where(path: str | Path) -> Where:
-    """Where the top-level `name:` value of a small YAML file is (a recipe's name), or just
-    the path when that cannot be told. For messages about a file that already loaded."""
+def name_where(path: str | Path, key: str = "name") -> Where:
+    """Where the top-level `name:` (or `key:`) value of a small YAML file is (a recipe's
+    name), or just the path when that cannot be told. For messages about a file that already
+    loaded."""
     try:
         with _open_file(path, _Context(str(path)), MAX_SMALL_FILE_BYTES) as stream:
             node = yaml.compose(stream, Loader=_Loader)
     except (_Stop, yaml.YAMLError, OSError):
         return Where(str(path))
     if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value == "name":
+        for found, value in node.value:
+            if isinstance(found, ScalarNode) and found.value == key:
                 return Where(str(path), value.start_mark.line + 1, value.start_mark.column + 1)
     return Where(str(path))
 
@@ -1214,6 +1245,8 @@ def _recipe_problem(name: str, recipes: Mapping[str, Recipe], bakery: Bakery | N
         if close:
             return f"unknown recipe {_quote(name)} (did you mean {close[0]!r}?)"
         known = ", ".join(names[:10]) or "none"
+        if len(names) > 10:  # the list is cut short: say so, with `bakectl recipes` for all
+            known += f" and {len(names) - 10} more: see bakectl recipes"
         return f"unknown recipe {_quote(name)} (known recipes: {known})"
     if bakery is None:
         return None

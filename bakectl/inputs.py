@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bakectl.errors import InputError, InputErrors, Where
@@ -16,6 +16,8 @@ class Inputs:
     bakery: Bakery
     orders_path: Path
     bakery_path: Path | None
+    #: allowed but worth saying (an order due before the start): one line each, for stderr
+    warnings: list[InputError] = field(default_factory=list)
 
 
 def bakery_path_for(orders_path: Path, bakery: Path | None) -> Path | None:
@@ -75,8 +77,9 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
     bakery_path = bakery_path_for(orders_path, bakery)
     loaded_orders = loaded_bakery = recipes = None
     unresolved: set[str] = set()
+    warnings: list[InputError] = []
     try:
-        loaded_orders = load_orders(orders_path, start=start)
+        loaded_orders = load_orders(orders_path, start=start, warnings=warnings)
     except InputErrors as exc:
         errors.extend(exc.errors)
         loaded_orders = exc.partial  # still cross-checked below: report every problem at once
@@ -99,4 +102,4 @@ def load_inputs(pm, orders_path: Path, *, bakery: Path | None = None,
     if errors:
         errors.sort(key=lambda e: (e.where.path, e.where.line, e.where.col))
         raise InputErrors(errors)
-    return Inputs(loaded_orders, recipes, loaded_bakery, orders_path, bakery_path)
+    return Inputs(loaded_orders, recipes, loaded_bakery, orders_path, bakery_path, warnings)

@@ -80,6 +80,10 @@ class Recipe:
     source: str = ""
     #: what happens after mixing; empty: one bake at temperature_c for bake_minutes
     steps: tuple[Step, ...] = ()
+    #: replaces the recipe of this name from an earlier source (docs/formats.md, "Recipes")
+    override: bool = False
+    #: the source of the recipe this one replaced (set when recipes are collected)
+    overrides: str = field(default="", compare=False)
     # `process`, made once: every cake of the recipe walks it (100,000 in a big plan)
     _process: tuple[Step, ...] = field(default=(), init=False, repr=False, compare=False)
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from bakectl.errors import InputError, InputErrors, Where
 from bakectl.model import Recipe
 
+#: the built-in plugin that reads YAML recipe files: it comes after every Python plugin
+YAML_PLUGIN = "yaml_recipes"
+
 
 def recipe_dirs(orders_path: Path | None, extra: list[Path]) -> list[Path]:
     """Where YAML recipes are looked for, in order (FORMATS.md): beside the orders file, in the
@@ -42,9 +45,10 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     are input errors. Those InputErrors carry the recipes that did load (``partial``) and the
     names that are defined but failed (``unresolved``), so that orders can still be checked."""
     caller = pm.hook.bakectl_recipes
-    # pluggy calls the last registered first; the built-in YAML plugin is registered first,
-    # so this order puts installed plugins before the YAML files, as FORMATS.md says.
-    impls = list(reversed(caller.get_hookimpls()))
+    # Python plugins in the order they were registered (installed, then -p modules: a later
+    # one may override an earlier one's recipe), then the built-in YAML files, as FORMATS.md
+    # says.
+    impls = sorted(caller.get_hookimpls(), key=lambda impl: impl.plugin_name == YAML_PLUGIN)
     recipes: dict[str, Recipe] = {}
     errors: list[InputError] = []
     unresolved: set[str] = set()
@@ -63,12 +67,10 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
         for recipe in provided:
             if not recipe.source:
                 recipe = _with_source(recipe, f"plugin {impl.plugin_name}")
-            first = recipes.get(recipe.name)
-            if first is not None:
-                errors.append(_defined_twice(first, recipe))
+            error = _add(recipes, recipe)
+            if error is not None:
+                errors.append(error)
                 unresolved.add(recipe.name)  # which one was meant is for the user to say
-                continue
-            recipes[recipe.name] = recipe
     if errors:
         failed = InputErrors(errors)
         failed.partial = {name: recipe for name, recipe in recipes.items()
@@ -76,6 +78,41 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
         failed.unresolved = unresolved
         raise failed
     return recipes
+
+
+def _add(recipes: dict[str, Recipe], recipe: Recipe) -> InputError | None:
+    """Add `recipe` to those found in earlier sources, or say why it cannot be.
+
+    A name is defined once, unless a later definition says `override: true`: it then
+    replaces the earlier one (once: two overrides of one name are as ambiguous as two
+    definitions). Two files with the same bytes are one recipe: the first is kept."""
+    first = recipes.get(recipe.name)
+    if first is None:
+        if recipe.override:
+            return InputError(_where(recipe.source, "override"),
+                              f"recipe {recipe.name!r} says override: true, but no earlier "
+                              "source defines it (the order: Python plugins, recipes/ beside "
+                              "the orders file, the current directory, each --recipes DIR)")
+        recipes[recipe.name] = recipe
+        return None
+    if _same_file(first.source, recipe.source):
+        return None
+    if recipe.override and not first.overrides:
+        recipes[recipe.name] = _with_source(recipe, recipe.source, overrides=first.source)
+        return None
+    if recipe.override:
+        return InputError(_where(recipe.source, "override"),
+                          f"recipe {recipe.name!r} is overridden twice: first by "
+                          f"{_where(first.source, 'override')}, then here; keep one override")
+    return _defined_twice(first, recipe)
+
+
+def _same_file(first: str, again: str) -> bool:
+    """Whether two sources are files with the same bytes (a copy is not ambiguous)."""
+    try:
+        return Path(first).read_bytes() == Path(again).read_bytes()
+    except (OSError, ValueError):  # a plugin's name, not a file
+        return False
 
 
 def _only_recipes(provided) -> list[Recipe]:
@@ -106,11 +143,12 @@ def _defined_twice(first: Recipe, again: Recipe) -> InputError:
                             f"{_how_to_settle(first.source, again.source)}")
 
 
-def _where(source: str) -> Where:
+def _where(source: str, key: str = "name") -> Where:
+    """Where a recipe's `key:` is written, when its source is a file; else the source."""
     if Path(source).is_file():
         from bakectl.files import name_where
 
-        return name_where(source)
+        return name_where(source, key)
     return Where(source)
 
 
@@ -127,11 +165,13 @@ def _how_to_settle(first: str, again: str) -> str:
             return (f"both {others[0].parent}/ (beside the orders file) and recipes/ (in the "
                     f"current directory) are read: run bakectl from {home}/ to use only its "
                     "recipes, or rename one of the two")
-        return "rename one of the two, or remove one file"
-    return "rename one of the two (a plugin's recipe names are its own; -p no:NAME blocks one)"
+        return ("rename one of the two, remove one file, or add 'override: true' to the second "
+                "to make it replace the first")
+    return ("rename one of the two, or add 'override: true' to the second to make it replace "
+            "the first (-p no:NAME blocks a plugin)")
 
 
-def _with_source(recipe: Recipe, source: str) -> Recipe:
+def _with_source(recipe: Recipe, source: str, overrides: str = "") -> Recipe:
     from dataclasses import replace
 
-    return replace(recipe, source=source)
+    return replace(recipe, source=source, overrides=overrides)

@@ -34,6 +34,20 @@ def _plugin_objects(plugins: Iterable[object | str]) -> list[object]:
     return [importlib.import_module(p) if isinstance(p, str) else p for p in plugins]
 
 
+def _plugin_name(pm, plugin: object) -> str:
+    """How errors name a plugin: a module by its name, an object by its class and module
+    (pluggy would name it by its id(), a number nobody recognises); unique in `pm`."""
+    if isinstance(plugin, ModuleType | type):
+        name = plugin.__name__
+    else:
+        name = f"{type(plugin).__module__}.{type(plugin).__name__}"
+    unique, k = name, 1
+    while pm.has_plugin(unique):  # two objects of one class
+        k += 1
+        unique = f"{name}#{k}"
+    return unique
+
+
 def _orders(orders: Iterable[object]) -> list:
     """Orders from Order objects, dicts of Order's fields, or recipe names (one cake each);
     ids default to o-1, o-2 ..."""
@@ -72,7 +86,7 @@ def bakectl_bake(monkeypatch):
         monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
         pm = get_plugin_manager(installed=False)
         for plugin in _plugin_objects(plugins):
-            pm.register(plugin)
+            pm.register(plugin, name=_plugin_name(pm, plugin))
         found = collect_recipes(pm, [Path(d) for d in recipe_dirs])
         for recipe in recipes:
             if recipe.name in found:

@@ -133,6 +133,103 @@ def test_two_recipe_files_with_one_name_is_an_error_naming_both(write, tmp_path)
     assert "recipes/sponge.yaml" in result.stderr and "more/sponge2.yaml" in result.stderr
 
 
+PLUGIN_BREAD = """\
+from bakectl.hookspecs import hookimpl
+from bakectl.model import Ingredient, Recipe
+
+
+@hookimpl
+def bakectl_recipes():
+    return [Recipe("{name}", (Ingredient("flour", 500, "g"),), mix_minutes={mix},
+                   temperature_c=200, bake_minutes=30, override={override})]
+"""
+
+
+def recipes_json(*args: str, cwd, plugins: tuple[str, ...] = ()) -> dict[str, dict]:
+    """`bakectl -p PLUGIN... recipes --json ARGS`, by recipe name (plugins from `cwd`)."""
+    options = [word for plugin in plugins for word in ("-p", plugin)]
+    result = run_cli(*options, "recipes", "--json", *args, cwd=cwd, PYTHONPATH=str(cwd))
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def test_a_recipe_that_says_override_replaces_the_earlier_one(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("more/sponge.yaml", "override: true\n" + RECIPE.format(name="sponge", mix=3, temp=170,
+                                                                  bake=20))
+    rows = recipes_json("--recipes", "more", cwd=tmp_path)
+    assert rows["sponge"]["mix_minutes"] == 3
+    assert rows["sponge"]["source"] == "more/sponge.yaml"
+    assert rows["sponge"]["overrides"] == "recipes/sponge.yaml"
+    assert rows["madeira"]["overrides"] is None
+    table = run_cli("recipes", "--recipes", "more", cwd=tmp_path).stdout
+    assert "more/sponge.yaml (overrides" in table and "recipes/sponge.yaml)" in table
+    result = run_cli("plan", "orders.yaml", "--recipes", "more", "--json", cwd=tmp_path)
+    assert json.loads(result.stdout)["cakes"][0]["mix_end"] == 3, result.stderr
+    # A YAML file overrides a plugin's recipe; a plugin overrides an earlier plugin's.
+    write("bread_a.py", PLUGIN_BREAD.format(name="bread", mix=1, override=False))
+    write("bread_b.py", PLUGIN_BREAD.format(name="bread", mix=2, override=True))
+    rows = recipes_json(cwd=tmp_path, plugins=("bread_a", "bread_b"))
+    assert (rows["bread"]["mix_minutes"], rows["bread"]["overrides"]) == (2, "plugin bread_a")
+    write("recipes/bread.yaml", "override: true\n" + RECIPE.format(name="bread", mix=4, temp=170,
+                                                                    bake=20))
+    rows = recipes_json(cwd=tmp_path, plugins=("bread_a",))
+    assert (rows["bread"]["mix_minutes"], rows["bread"]["overrides"]) == (4, "plugin bread_a")
+
+
+def test_an_override_of_nothing_or_a_second_override_is_an_error_at_it(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    write("more/lemon.yaml", "override: true\n" + RECIPE.format(name="lemon", mix=3, temp=170,
+                                                                 bake=20))
+    write("more/sponge.yaml", "override: true\n" + RECIPE.format(name="sponge", mix=3, temp=170,
+                                                                  bake=20))
+    write("more/sponge2.yaml", "override: yes\n" + RECIPE.format(name="sponge", mix=4, temp=170,
+                                                                  bake=20))
+    result = run_cli("validate", "orders.yaml", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "more/lemon.yaml:1:11: recipe 'lemon' says override: true, but no earlier source"
+        " defines it (the order: Python plugins, recipes/ beside the orders file, the current"
+        " directory, each --recipes DIR)\n"
+        "more/sponge2.yaml:1:11: recipe 'sponge' is overridden twice: first by"
+        " more/sponge.yaml:1:11, then here; keep one override\n")
+
+
+def test_identical_recipe_files_are_one_recipe_and_a_conflict_hints_at_override(write,
+                                                                                 tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    copy = write("more/sponge.yaml", (tmp_path / "recipes/sponge.yaml").read_text())
+    rows = recipes_json("--recipes", "more", cwd=tmp_path)
+    assert rows["sponge"]["source"] == "recipes/sponge.yaml"
+    copy.write_text(copy.read_text() + "# changed\n")
+    result = run_cli("validate", "orders.yaml", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.endswith("add 'override: true' to the second to make it replace the"
+                                  " first\n"), result.stderr
+
+
+def test_recipes_lists_the_good_recipes_and_says_what_is_wrong_with_the_bad(write, tmp_path):
+    small_bakery(write, "orders: []\n")
+    write("recipes/broken.yaml", "name: broken\n")
+    result = run_cli("recipes", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert [row["name"] for row in json.loads(result.stdout)] == ["madeira", "sponge"]
+    assert result.stderr.splitlines() == [
+        "recipes/broken.yaml:1:1: missing required field 'ingredients'",
+        "recipes/broken.yaml:1:1: missing required field 'mix_minutes'",
+    ]
+
+
+def test_recipes_with_an_orders_file_that_is_not_there_is_one_line_and_exit_2(write,
+                                                                               tmp_path):
+    small_bakery(write, "orders: []\n")
+    result = run_cli("recipes", "--orders", "nonexist.yaml", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("nonexist.yaml: no such file (--orders names the orders file whose"
+                             " recipes/ to read)\n")
+    assert run_cli("recipes", "--orders", "orders.yaml", cwd=tmp_path).returncode == 0
+
+
 def test_missing_recipe_folder_and_usage_errors_exit_2(write, tmp_path):
     small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
     result = run_cli("bake", "orders.yaml", "--recipes", "nowhere", cwd=tmp_path)
@@ -149,6 +246,24 @@ def test_version_and_help():
     assert result.returncode == 0
     for command in ("bake", "validate", "recipes"):
         assert command in result.stdout
+
+
+def test_help_names_the_server_commands_without_loading_them():
+    import typer
+
+    from bakectl.default_plugins.server_commands import bakectl_commands
+
+    server = typer.Typer()
+    bakectl_commands(app=server)  # the commands the built-in plugin adds
+    names = [command.callback.__name__ for command in server.registered_commands]
+    result = run_cli("--help")
+    assert f"Server commands: {', '.join(names)} " in result.stdout
+    from conftest import imported_by
+
+    assert imported_by(["--help"], ("pluggy", "fastapi", "httpx",
+                                    "bakectl.default_plugins.server_commands")) == []
+    served = run_cli("serve", "--help")
+    assert served.returncode == 0 and "--port" in served.stdout
 
 
 def test_help_does_not_import_the_kitchen_or_live_display():

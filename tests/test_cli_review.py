@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -49,6 +50,23 @@ def test_a_time_of_day_in_due_is_not_read_as_base_60_minutes(write, tmp_path):
     # Quoted, or in a text field, it is just text.
     small_bakery(write, "orders:\n  - {id: '12:30', recipe: sponge, customer: 12:30}\n")
     assert run_cli("validate", "orders.yaml", cwd=tmp_path).returncode == 0
+
+
+def test_a_due_date_time_already_past_is_baked_late_and_said_once_per_order(write, tmp_path):
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge"))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge, due: 2020-01-01T10:00}\n"
+                         "  - id: o-2\n    recipe: sponge\n    due: 2021-06-01T10:00:00\n"
+                         "  - {id: o-3, recipe: sponge, due: 90}\n")
+    said = ("orders.yaml:2:36: due 2020-01-01T10:00 is before the start of the run: the order"
+            " is late already\n"
+            "orders.yaml:5:10: due 2021-06-01T10:00:00 is before the start of the run: the order"
+            " is late already\n")
+    result = run_cli("validate", "orders.yaml", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, said)
+    result = run_cli("plan", "orders.yaml", "--json", cwd=tmp_path)
+    assert result.stderr == said
+    late = {order["id"]: order["late"] for order in json.loads(result.stdout)["orders"]}
+    assert late == {"o-1": True, "o-2": True, "o-3": False}
 
 
 def test_two_ovens_with_one_name_are_an_error_at_the_second_naming_the_first(write, tmp_path):
@@ -105,7 +123,7 @@ def test_orders_are_still_checked_against_the_recipes_that_loaded(write, tmp_pat
                                  "oven: {temperature_c: 180, bake_minutes: 25}\n")
     write("recipes/unreadable.yaml", "name: [\n")
     write("recipes/twice.yaml", RECIPE.format(name="twice"))
-    write("recipes/twice_again.yaml", RECIPE.format(name="twice"))
+    write("recipes/twice_again.yaml", "# another cake\n" + RECIPE.format(name="twice"))
     result = run_cli("validate", "orders.yaml", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.splitlines()

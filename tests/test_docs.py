@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -35,6 +36,11 @@ def test_format_examples_validate_together(tmp_path):
     result = run_cli("validate", "orders.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 orders, 3 cakes, 2 ovens, 2 recipes" in result.stdout
+    # The override example replaces recipes/sponge.yaml when its folder is read too.
+    result = run_cli("recipes", "--json", "--recipes", "more", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sponge = next(row for row in json.loads(result.stdout) if row["name"] == "sponge")
+    assert (sponge["source"], sponge["overrides"]) == ("more/sponge.yaml", "recipes/sponge.yaml")
 
 
 def test_report_example_is_what_bakectl_prints(tmp_path):

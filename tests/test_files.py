@@ -243,13 +243,17 @@ def test_unknown_nested_fields_are_named_by_their_path(tmp_path):
           temprature_c: 180
           bake_minutes: 25
     """, "sponge.yaml")
-    # In file order; at one position, the reason (an unknown key) before the consequence.
+    # One typo, one line: the field it was meant as is not called missing too.
     assert errors(load_recipe, path) == [
-        f"{path}:3:5: missing required field 'ingredients[0].unit'",
         f"{path}:3:34: unknown field 'ingredients[0].units' (did you mean 'unit'?)",
         f"{path}:6:3: unknown field 'oven.temprature_c' (did you mean 'temperature_c'?)",
-        f"{path}:6:3: missing required field 'oven.temperature_c'",
     ]
+    path = write(tmp_path, "name: sponge\ningredients: []\nmix_minute: 10\n"
+                           "oven: {temperature_c: 180, bake_minutes: 25}\n", "sponge.yaml")
+    assert errors(load_recipe, path) == [
+        f"{path}:3:1: unknown field 'mix_minute' (did you mean 'mix_minutes'?)"]
+    path, errs = orders_errors(tmp_path, "order:\n  - {id: o-1, recipe: sponge}\n")
+    assert errs == [f"{path}:1:1: unknown field 'order' (did you mean 'orders'?)"]
 
 
 def test_missing_required_fields(tmp_path):
@@ -569,8 +573,8 @@ def test_anchors_aliases_and_merge_keys_are_refused(tmp_path):
     """)
     assert errs == [
         f"{path}:2:5: anchors ('&first') are not supported: write each value out in full",
+        # not also "missing required field 'recipe'": the merge key may hold it
         f"{path}:3:5: merge keys ('<<') are not supported: write the fields out in full",
-        f"{path}:3:5: missing required field 'recipe'",
         f"{path}:5:23: aliases ('*r') are not supported: write the value out in full",
     ]
 
@@ -694,6 +698,16 @@ def test_check_orders_unknown_recipe_with_a_hint(tmp_path):
     assert errors(check_orders, orders, recipes=recipes, bakery=Bakery.default()) == [
         f"{path}:3:23: unknown recipe 'spnge' (did you mean 'sponge'?)",
         f"{path}:4:23: unknown recipe 'pavlova' (known recipes: madeira, sponge)",
+    ]
+
+
+def test_check_orders_unknown_recipe_says_how_many_known_ones_are_not_listed(tmp_path):
+    path = write(tmp_path, "orders:\n  - {id: o-1, recipe: pavlova}\n")
+    recipes = {name: sponge(name=name) for name in (f"cake-{k:02}" for k in range(13))}
+    assert errors(check_orders, load_orders(path), recipes=recipes, bakery=Bakery.default()) == [
+        f"{path}:2:23: unknown recipe 'pavlova' (known recipes: cake-00, cake-01, cake-02,"
+        " cake-03, cake-04, cake-05, cake-06, cake-07, cake-08, cake-09 and 3 more: see bakectl"
+        " recipes)",
     ]
 
 

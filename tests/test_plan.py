@@ -101,6 +101,7 @@ def test_gantt_files_are_svg_or_self_contained_html(bakery_dir):
     for name in ("day.svg", "day.html"):
         result = run_cli("plan", "orders.yaml", "--gantt", name, "--json", cwd=bakery_dir)
         assert result.returncode == 0, result.stderr
+        assert result.stderr == f"bakectl: chart of the ovens written to {name}\n"
         text = (bakery_dir / name).read_text()
         assert "<svg" in text and "o-3 #2 scones" in text
         if name.endswith(".html"):

@@ -352,6 +352,22 @@ def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
                     SimulatedClock(), plugins=pm)
 
 
+def test_the_bake_fixture_names_a_plugin_object_by_its_class(bakectl_bake):
+    class Broken:
+        @hookimpl
+        def bakectl_cake_stage(self, stage):
+            raise KeyError(stage)
+
+    class Quiet:
+        pass
+
+    # Two objects of one class take part as two plugins, each with a name of its own.
+    with pytest.raises(PluginError) as caught:
+        bakectl_bake(["sponge"], plugins=[Quiet(), Quiet(), Broken()], recipes=[SPONGE])
+    assert str(caught.value).startswith(
+        f"plugin '{__name__}.Broken' failed in bakectl_cake_stage: KeyError")
+
+
 def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
     class Broken:
         @hookimpl

@@ -648,13 +648,22 @@ def test_clients_report_problems_in_one_line(server, write):
     assert refused.stderr.strip() == (f"{bad}:2:5: order sub-bad: recipe: unknown recipe 'quik' "
                                       f"(did you mean 'quick'?)")
     missing = run_cli("status", "nobody", "--server", server.url)
-    assert missing.returncode == 1 and "no order 'nobody'" in missing.stderr
+    assert missing.returncode == 4 and "no order 'nobody'" in missing.stderr
     down = run_cli("status", "x", "--server", "http://127.0.0.1:9")
     assert down.returncode == 1 and down.stderr.startswith("bakectl: cannot reach")
     never_up = run_cli("watch", "--server", "http://127.0.0.1:9")  # nothing to reconnect to
     assert never_up.returncode == 1 and never_up.stderr.startswith("bakectl: cannot reach")
     for result in (refused, missing, down, never_up):
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://bakery", "http://", "http://host:port"])
+def test_a_server_option_that_is_not_a_url_is_a_usage_error(write, url):
+    orders = write("orders.yaml", "orders:\n  - {id: o-1, recipe: quick}\n")
+    for args in (["submit", str(orders)], ["status", "o-1"], ["watch"]):
+        result = run_cli(*args, "--server", url)
+        assert (result.returncode, result.stderr) == (
+            2, f"--server: {url!r} is not a server URL: give http://HOST:PORT (or https://)\n")
 
 
 # -- nothing lost -----------------------------------------------------------------------------

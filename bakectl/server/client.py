@@ -1,7 +1,8 @@
 """The clients of ``bakectl serve``: ``submit``, ``status`` and ``watch``.
 
 Results go to stdout, problems to stderr as one line each. Exit codes: 0 done; 1 the server
-could not be reached or did not find the order; 2 an order was refused as bad input.
+could not be reached (or failed); 2 bad input: an order refused, a `--server` that is not a
+URL; 4 (`status`) no such order, as `systemctl status` says of a unit it does not know.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import quote
 import httpx
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
+#: `status` of an order the server does not have: not the same as a server that is down
+EXIT_NOT_FOUND = 4
 
 
 class ClientError(Exception):
@@ -39,6 +42,22 @@ def _detail(response: httpx.Response) -> str:
         return response.reason_phrase
 
 
+def check_server(server: str) -> None:
+    """A usage error (exit 2) unless `server` is an http(s)://HOST URL: `notaurl` is a typo,
+    not a server that is down."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(server)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ClientError(f"--server: {server!r} is not a server URL: give http://HOST:PORT "
+                          "(or https://)", 2)
+
+
 def _unreachable(server: str, exc: Exception) -> ClientError:
     return ClientError(f"cannot reach {server}: {exc}")
 
@@ -51,10 +70,15 @@ def read_orders(path: Path) -> list[tuple[str, dict]]:
     from bakectl.errors import InputErrors
     from bakectl.files import load_order_requests
 
+    warnings = []
     try:
-        return [(str(where), body) for where, body in load_order_requests(path)]
+        orders = [(str(where), body) for where, body in load_order_requests(path,
+                                                                           warnings=warnings)]
     except InputErrors as exc:
         raise ClientError("\n".join(str(e) for e in exc.errors), 2) from None
+    for warning in warnings:  # an order due already: posted all the same, as bake bakes it
+        print(warning, file=sys.stderr)
+    return orders
 
 
 def idempotency_key(order) -> str:
@@ -66,6 +90,7 @@ def idempotency_key(order) -> str:
 def submit(path: Path, server: str, token: str | None, *, as_json: bool,
            out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Post every order of `path`; print the ids accepted. Safe to run again."""
+    check_server(server)
     orders = read_orders(path)
     results, refused = [], 0
     with httpx.Client(base_url=server, headers=_headers(token), timeout=30) as client:
@@ -94,11 +119,14 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
 
 
 def fetch_order(server: str, order_id: str) -> dict:
+    check_server(server)
     try:
         response = httpx.get(f"{server.rstrip('/')}/orders/{quote(order_id, safe='')}",
                              timeout=30)
     except httpx.HTTPError as exc:
         raise _unreachable(server, exc) from None
+    if response.status_code == 404:
+        raise ClientError(f"{server}: {_detail(response)}", EXIT_NOT_FOUND)
     if response.status_code != 200:
         raise ClientError(f"{server}: {_detail(response)}")
     return response.json()
@@ -169,6 +197,7 @@ def follow(server: str, *, retry_for: float = RETRY_FOR,
     with ``Last-Event-ID`` and carry on (one line on `err` each time, and one when events were
     missed). Raises ClientError if the first connection fails, or if `retry_for` seconds of
     attempts after a drop all failed."""
+    check_server(server)
     last_id = None
     deadline = None  # while reconnecting: when to stop trying
     while True:
