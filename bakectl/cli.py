@@ -510,8 +510,10 @@ def _add_plugin_commands(argv: list[str]) -> None:
 
     ``-p`` modules always take part. Installed plugins are discovered only when the command
     line names a command that is not built in, so ``--help``, ``--version`` and the built-in
-    commands never pay for, or break on, third-party imports. (The built-in commands are in
-    this module, not in default plugins, so that this path imports no pluggy at all.)"""
+    commands never pay for, or break on, third-party imports. (The core commands are in this
+    module, so that this path imports no pluggy at all; the server's commands come from the
+    default plugin server_commands, loaded the same way as a third party's, and the help's
+    epilog names them.)"""
     options = _plugin_options(argv)
     command = _command_word(argv)
     loads = any(not option.startswith("no:") for option in options)
