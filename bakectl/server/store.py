@@ -14,10 +14,11 @@ Reads use a second connection on the event loop's thread: WAL readers never wait
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,14 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._write: sqlite3.Connection | None = None
         self._read: sqlite3.Connection | None = None
-        self._committer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._committer: threading.Thread | None = None
+        #: groups handed to the committer thread (None: stop)
+        self._to_commit: queue.SimpleQueue[list | None] = queue.SimpleQueue()
         #: writes waiting for the next group, each with the future its request awaits
         self._pending: list[tuple[Callable, asyncio.Future | None]] = []
         self._flush_scheduled = False
-        #: the COMMIT being fsynced by the committer thread, if any
-        self._commit: concurrent.futures.Future | None = None
+        #: True while the committer thread fsyncs a group's COMMIT
+        self._committing = False
         #: commits so far and writes they carried (the group commit, for /metrics)
         self.commits = 0
         self.committed_jobs = 0
@@ -128,22 +131,22 @@ class Store:
             write.close()
             raise
         self._write = write
-        self._committer = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="bakectl-store")
+        # A daemon: a process that never calls close() must still be able to exit.
+        self._committer = threading.Thread(target=self._run_committer, name="bakectl-store",
+                                           daemon=True)
+        self._committer.start()
 
     def close(self) -> None:
         """Finish the commit in flight and commit what is pending, then close."""
         if self._write is None:
             return
-        if self._commit is not None:
-            with contextlib.suppress(Exception):
-                self._commit.result()
-            self._commit = None
+        self._to_commit.put(None)
+        self._committer.join()  # after the COMMIT in flight, if any
+        self._committing = False
         if self._pending:
             jobs, self._pending = self._pending, []
             if self._begin(jobs) is not None:
                 self._write.execute("COMMIT")
-        self._committer.shutdown()
         self._write.close()
         self._read.close()
         self._write = self._read = None
@@ -153,11 +156,13 @@ class Store:
     # The statements of a group run here on the event loop's thread (microseconds each); only
     # the COMMIT, which waits for the disk, runs on the committer thread. A writer thread doing
     # everything had to win the GIL back from the busy event loop after every statement.
+    # The committer is a plain thread reading a SimpleQueue rather than an executor: its
+    # submit() and Future cost the loop ~10 µs a commit, and the committer as much again.
 
     def _submit(self, job: Callable[[sqlite3.Connection], Any], wait: bool):
         future = self._loop.create_future() if wait else None
         self._pending.append((job, future))
-        if not self._flush_scheduled and self._commit is None:
+        if not self._flush_scheduled and not self._committing:
             # On the next turn of the loop: every request read in this turn joins the group.
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -165,15 +170,24 @@ class Store:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._commit is not None or not self._pending or self._write is None:
+        if self._committing or not self._pending or self._write is None:
             return
         jobs, self._pending = self._pending, []
         outcomes = self._begin(jobs)
         if outcomes is None:
             return
-        self._commit = self._committer.submit(self._write.execute, "COMMIT")
-        self._commit.add_done_callback(
-            lambda commit: self._loop.call_soon_threadsafe(self._committed, commit, outcomes))
+        self._committing = True
+        self._to_commit.put(outcomes)
+
+    def _run_committer(self) -> None:
+        """The committer thread: COMMIT each group handed over, then hand it back."""
+        while (outcomes := self._to_commit.get()) is not None:
+            try:
+                self._write.execute("COMMIT")
+                error = None
+            except Exception as exc:
+                error = exc
+            self._loop.call_soon_threadsafe(self._committed, outcomes, error)
 
     def _begin(self, jobs: list) -> list | None:
         """Run a group's statements in a new transaction; None if it failed as a whole."""
@@ -192,11 +206,10 @@ class Store:
             return None
         return outcomes
 
-    def _committed(self, commit: concurrent.futures.Future, outcomes: list) -> None:
+    def _committed(self, outcomes: list, error: Exception | None) -> None:
         if self._write is None:  # closed meanwhile
             return
-        self._commit = None
-        error = commit.exception()
+        self._committing = False
         if error is not None:  # not on disk: nobody may be told it is
             with contextlib.suppress(Exception):
                 self._write.rollback()
