@@ -15,7 +15,7 @@ from typer.core import TyperCommand
 
 from bakectl import __version__
 from bakectl.errors import PluginError
-from bakectl.model import MAX_MIXERS, MAX_OVENS
+from bakectl.limits import MAX_MIXERS, MAX_OVENS
 
 
 class Command(TyperCommand):

@@ -47,14 +47,13 @@ from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from bakectl.errors import InputError, InputErrors, Where
+from bakectl.limits import MAX_MIXERS, MAX_OVENS
 from bakectl.model import (
     DEFAULT_AMBIENT_C,
     DEFAULT_COOL_C_PER_MIN,
     DEFAULT_MAX_TEMPERATURE_C,
     DEFAULT_PREHEAT_C_PER_MIN,
     KITCHEN_STAGES,
-    MAX_MIXERS,
-    MAX_OVENS,
     Bake,
     Bakery,
     Ingredient,

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bakectl.errors import InputError, InputErrors, Where
-from bakectl.model import MAX_MIXERS, MAX_OVENS, Bakery, Order, Recipe
+from bakectl.limits import MAX_MIXERS, MAX_OVENS
+from bakectl.model import Bakery, Order, Recipe
 
 
 @dataclass

@@ -12,10 +12,6 @@ DEFAULT_MAX_TEMPERATURE_C = 250.0
 DEFAULT_PREHEAT_C_PER_MIN = 10.0
 DEFAULT_COOL_C_PER_MIN = 5.0
 DEFAULT_AMBIENT_C = 20.0
-#: most ovens and mixers in one bakery, from a file or an option (`ovens: 10**9` must not
-#: build a billion ovens)
-MAX_OVENS = 1_000
-MAX_MIXERS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
