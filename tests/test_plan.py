@@ -71,17 +71,19 @@ def test_plan_gives_the_same_report_as_bake_simulate(bakery_dir):
 def test_plan_matches_a_real_time_bake_within_two_percent(bakery_dir):
     plan = json.loads(run_cli("plan", "orders.yaml", "--json", cwd=bakery_dir).stdout)
     # ~220 bakery minutes at 3,000x: about 4.5 s, so ordinary scheduling jitter (a few ms)
-    # stays well inside 2 %. A machine loaded several times over its cores can stall the
-    # oven threads for longer than that; such a run is repeated once, since what is tested
-    # is the code's fidelity, not the machine's.
-    for attempt in (1, 2):
+    # stays well inside 2 %. A machine loaded several times over its cores (two test suites
+    # at once on two cores did it) can stall the oven threads for longer than that; such a
+    # run is repeated, up to three in all, since what is tested is the code's fidelity, not
+    # the machine's.
+    attempts = 3
+    for attempt in range(1, attempts + 1):
         real = run_cli("bake", "orders.yaml", "--speed", "3000", "--json", "--no-progress",
                        cwd=bakery_dir)
         assert real.returncode == 0, real.stderr
         real_report = json.loads(real.stdout)
         assert real_report["mode"] == "real"
         if real_report["makespan_minutes"] == pytest.approx(plan["makespan_minutes"],
-                                                            rel=0.02) or attempt == 2:
+                                                            rel=0.02) or attempt == attempts:
             break
     assert real_report["makespan_minutes"] == pytest.approx(plan["makespan_minutes"], rel=0.02)
 
