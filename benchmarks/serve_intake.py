@@ -102,6 +102,24 @@ def run_bare_server() -> None:
 # -- servers as subprocesses ----------------------------------------------------------------
 
 
+def bench_env(folder: Path) -> dict:
+    """Put the benchmark's recipe plugin in `folder`; the environment that loads it and no
+    installed plugin."""
+    (folder / "bench_recipes.py").write_text(RECIPES_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(folder)]),
+           "BAKECTL_LOAD_PLUGINS": ""}
+    env.pop("BAKECTL_TOKEN", None)
+    return env
+
+
+def start_durable(folder: Path, env: dict, db: Path, *, speed: float
+                  ) -> tuple[subprocess.Popen, str]:
+    """`bakectl serve` on a free port with the benchmark's recipe, storing into `db`."""
+    return start([sys.executable, "-m", "bakectl", "-p", "no:yaml_recipes", "-p",
+                  "bench_recipes", "serve", "--port", "0", "--db", str(db), "--speed",
+                  f"{speed:g}", "--grace", "0"], folder, env)
+
+
 def start(command: list[str], cwd: Path, env: dict) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -233,17 +251,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "duration_s": args.duration}
     with tempfile.TemporaryDirectory(prefix="bakectl-bench-") as tmp:
         folder = Path(tmp)
-        (folder / "bench_recipes.py").write_text(RECIPES_PLUGIN)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(folder)]),
-               "BAKECTL_LOAD_PLUGINS": ""}
-        env.pop("BAKECTL_TOKEN", None)
+        env = bench_env(folder)
         db = folder / "bench.db"
         bare, bare_url = start([sys.executable, str(Path(__file__).resolve()), "--bare-server"],
                                folder, env)
-        durable, durable_url = start(
-            [sys.executable, "-m", "bakectl", "-p", "no:yaml_recipes", "-p", "bench_recipes",
-             "serve", "--port", "0", "--db", str(db), "--speed", "1", "--grace", "0"],
-            folder, env)
+        durable, durable_url = start_durable(folder, env, db, speed=1)
         try:
             for url in (bare_url, durable_url):  # warm up: imports, caches, the first pages
                 load(url, min(2.0, args.duration), args.connections, folder)

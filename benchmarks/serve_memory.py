@@ -14,15 +14,13 @@ every round.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from serve_intake import RECIPES_PLUGIN, ROOT, load_python, start, stop
+from serve_intake import bench_env, load_python, start_durable, stop
 
 
 def rss_mib(pid: int) -> float:
@@ -52,14 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bakectl-bench-") as tmp:
         folder = Path(tmp)
-        (folder / "bench_recipes.py").write_text(RECIPES_PLUGIN)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(folder)]),
-               "BAKECTL_LOAD_PLUGINS": ""}
-        env.pop("BAKECTL_TOKEN", None)
-        server, url = start(
-            [sys.executable, "-m", "bakectl", "-p", "no:yaml_recipes", "-p", "bench_recipes",
-             "serve", "--port", "0", "--db", str(folder / "bench.db"), "--speed", "1000000",
-             "--grace", "0"], folder, env)
+        env = bench_env(folder)
+        server, url = start_durable(folder, env, folder / "bench.db", speed=1_000_000)
         try:
             print(f"{'delivered':>10} {'RSS MiB':>8} {'in memory':>10}")
             print(row(0, server.pid, url))
