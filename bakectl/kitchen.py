@@ -183,6 +183,8 @@ class Kitchen:
         self.retries = retries
         self.fail_fast = fail_fast
         self._restored = restored or {}
+        #: restored cakes not yet counted as finished (see `open`)
+        self._restored_to_count: list[CakeRecord] = []
         self._delivered_before = set(delivered)
         #: False in a plan: orders are reported as delivered, and no plugin hears of it
         self.deliver = deliver
@@ -270,6 +272,12 @@ class Kitchen:
             self._open = True
             try:
                 yield self
+                # Orders an earlier run baked count as finished (and are delivered, if the
+                # journal does not say they were) only now: after bakectl_run_started, which
+                # plugins may need before they hear of any delivery.
+                for cake in self._restored_to_count:
+                    self._account(cake)
+                self._restored_to_count.clear()
             finally:
                 self._open = False
 
@@ -296,7 +304,7 @@ class Kitchen:
                 self._tasks[cake] = run_in_background(self._make(cake, recipe))
         for cake in restored:  # once every cake of the order is known
             self.ovens.cake_finished(cake)
-            self._account(cake)
+        self._restored_to_count.extend(restored)
         return record
 
     def _restore(self, cake: CakeRecord, done: dict) -> None:

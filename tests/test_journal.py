@@ -50,11 +50,20 @@ import os
 
 from bakectl import hookimpl
 
+started = False
+
+
+@hookimpl
+def bakectl_run_started(kitchen):
+    global started
+    started = True
+
 
 @hookimpl
 def bakectl_order_delivered(order):
     with open(os.environ["DELIVERIES"], "a") as stream:
-        stream.write(order.order.id + "\\n")
+        # A plugin may get ready for deliveries when the run starts: none may come before.
+        stream.write(("" if started else "before-run-started:") + order.order.id + "\\n")
 """
 
 
