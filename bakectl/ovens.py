@@ -57,6 +57,15 @@ class ClockDriver:
         self.clock.block(minutes)
 
 
+def setup_minutes(spec: OvenSpec, from_c: float, to_c: float) -> float:
+    """Minutes for an oven of `spec` to go from `from_c` to `to_c` (FORMATS.md)."""
+    if to_c > from_c:
+        return (to_c - from_c) / spec.preheat_c_per_min
+    if to_c < from_c:
+        return (from_c - to_c) / spec.cool_c_per_min
+    return 0.0
+
+
 class Oven:
     """One oven: its temperature, what it is doing, and what it has done."""
 
@@ -97,11 +106,7 @@ class Oven:
 
     def setup_minutes(self, temperature_c: float) -> float:
         """Minutes to go from the current temperature to `temperature_c` (FORMATS.md)."""
-        if temperature_c > self.temperature_c:
-            return (temperature_c - self.temperature_c) / self.spec.preheat_c_per_min
-        if temperature_c < self.temperature_c:
-            return (self.temperature_c - temperature_c) / self.spec.cool_c_per_min
-        return 0.0
+        return setup_minutes(self.spec, self.temperature_c, temperature_c)
 
     def configure(self, recipe: Recipe) -> float:
         """Heat or cool to the recipe's temperature; blocks while it does. Returns the minutes."""

@@ -12,7 +12,7 @@ import heapq
 import math
 from collections import deque
 
-from bakectl.ovens import FifoPolicy, Oven, Waiter, best_oven
+from bakectl.ovens import FifoPolicy, Oven, Waiter, best_oven, setup_minutes
 
 INF = math.inf
 
@@ -197,15 +197,6 @@ def make_policy(name: str, orders=None, recipes=None, bakery=None):
 # ---------------------------------------------------------------------------------------------
 # The lower bound
 # ---------------------------------------------------------------------------------------------
-
-
-def setup_minutes(spec, from_c: float, to_c: float) -> float:
-    """Minutes for an oven of `spec` to go from `from_c` to `to_c` (FORMATS.md)."""
-    if to_c > from_c:
-        return (to_c - from_c) / spec.preheat_c_per_min
-    if to_c < from_c:
-        return (from_c - to_c) / spec.cool_c_per_min
-    return 0.0
 
 
 def lower_bound(cakes: list[tuple[float, float, float]], bakery) -> float:

@@ -26,6 +26,7 @@ from collections import Counter
 
 from bakectl.hookspecs import hookimpl
 from bakectl.model import Order
+from bakectl.ovens import setup_minutes
 from bakectl.server.validation import check_order
 
 #: Order statuses in the order an order goes through them.
@@ -498,9 +499,7 @@ def _setup_once_free(oven, temperature_c: float) -> float:
     """Oven.setup_minutes from the temperature the oven will be at once free: the one it is
     heating or cooling to, if it is."""
     start = oven.target_c if oven.target_c is not None else oven.temperature_c
-    if temperature_c > start:
-        return (temperature_c - start) / oven.spec.preheat_c_per_min
-    return (start - temperature_c) / oven.spec.cool_c_per_min
+    return setup_minutes(oven.spec, start, temperature_c)
 
 
 def _label(value: str) -> str:
