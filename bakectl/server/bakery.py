@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
-import math
 import sys
 import time
 from collections import Counter
@@ -61,23 +59,7 @@ def log(message: str) -> None:
 
 
 def _iso(timestamp: float) -> str:
-    """The UTC time as ``datetime.isoformat(timespec="milliseconds")`` writes it, at half the
-    cost (it is called twice per order): the part up to the second is made once a second;
-    the milliseconds are the microseconds datetime would round to, truncated."""
-    fraction, second = math.modf(timestamp)
-    micro = round(fraction * 1e6)  # half to even, as datetime.fromtimestamp rounds
-    if micro >= 1_000_000:
-        micro -= 1_000_000
-        second += 1
-    elif micro < 0:  # before 1970
-        micro += 1_000_000
-        second -= 1
-    return f"{_to_the_second(int(second))}.{micro // 1000:03d}+00:00"
-
-
-@functools.lru_cache(maxsize=16)
-def _to_the_second(second: int) -> str:
-    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
 
 
 class Live:
