@@ -623,23 +623,55 @@ def _checked_number(node: _Node, label: str, value: Any, low: float, high: float
     """`value` (read from `node`) as a float, if it is a finite number in range."""
     cls = value.__class__
     if cls is int or cls is float:
-        if (low < value if above else low <= value) and value <= high:
+        problem = range_problem(value, node.value, low, high, above)
+        if problem is None:
             return float(value)
-        if cls is float and not math.isfinite(value):
-            if node.value.lower().lstrip("+-") in (".inf", ".nan"):
-                raise _Invalid(node, f"{label} must be a finite number, got {_clip(node.value)}")
-            raise _Invalid(node, f"{label} is too large: {_clip(node.value)}")
-        _out_of_range(node, label, value, low, high, above)
+        raise _Invalid(node, f"{label} {problem}")
     _wrong(node, label, "a number")
 
 
 def _out_of_range(node: _Node, label: str, value: float, low: float, high: float,
                   above: bool = False) -> NoReturn:
-    got = _clip(node.value)
+    raise _Invalid(node, f"{label} {range_problem(value, node.value, low, high, above)}")
+
+
+def range_problem(value: int | float, text: str, low: float, high: float,
+                  above: bool = False) -> str | None:
+    """Why the number `value` (written as `text`) is not a finite number from `low` (or, with
+    `above`, more than `low`) to `high`, to follow the field's name; None if it is one.
+    Shared with the server's check of a JSON order (bakectl/server/validation.py)."""
+    if (low < value if above else low <= value) and value <= high:
+        return None
+    if value.__class__ is float and not math.isfinite(value):
+        if text.lower().lstrip("+-.") in ("inf", "nan", "infinity"):
+            return f"must be a finite number, got {_clip(text)}"
+        return f"is too large: {_clip(text)}"
     if value > high:
-        raise _Invalid(node, f"{label} must be at most {_number_text(high)}, got {got}")
+        return f"must be at most {_number_text(high)}, got {_clip(text)}"
     least = "more than" if above else "at least"
-    raise _Invalid(node, f"{label} must be {least} {_number_text(low)}, got {got}")
+    return f"must be {least} {_number_text(low)}, got {_clip(text)}"
+
+
+def due_date(text: str, start: datetime, *, start_name: str = "the start of the run"
+             ) -> tuple[datetime, float]:
+    """An ISO 8601 date or date-time `text` as written (no time zone: local time), and the
+    minutes from `start` to it. Raises ValueError saying what is wrong, to follow the
+    field's name, or with no message if `text` is no date at all.
+    Shared with the server's check of a JSON order (bakectl/server/validation.py)."""
+    text = text.strip()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        if re.match(r"\d{4}-\d\d-\d\d", text):  # a date, but not a real one
+            raise ValueError(f"{_quote(text)} is not a valid date ({exc})") from None
+        raise ValueError() from None
+    try:
+        minutes = (when.astimezone() - start).total_seconds() / 60
+    except (ValueError, OverflowError, OSError):
+        minutes = math.inf
+    if abs(minutes) > MAX_MINUTES:
+        raise ValueError(f"{_quote(text)} is too far from {start_name}")
+    return when, minutes
 
 
 def _due(node: _Node, label: str, ctx: _Context) -> float:
@@ -662,11 +694,11 @@ def _due(node: _Node, label: str, ctx: _Context) -> float:
 def _due_date(node: _Node, label: str, ctx: _Context) -> float:
     text = node.value.strip()
     try:
-        when = datetime.fromisoformat(text)
+        when, minutes = due_date(text, ctx.start)
     except ValueError as exc:
-        if re.match(r"\d{4}-\d\d-\d\d", text):  # a date, but not a real one
-            raise _Invalid(node, f"{label}: {_quote(text)} is not a valid date ({exc})") from None
-        _wrong(node, label, "minutes from the start of the run or an ISO 8601 date-time")
+        if not str(exc):
+            _wrong(node, label, "minutes from the start of the run or an ISO 8601 date-time")
+        raise _Invalid(node, f"{label}: {exc}") from None
     zoned = when.utcoffset() is not None
     line = node.start_mark.line + 1
     if ctx.due_zone is None:
@@ -676,13 +708,6 @@ def _due_date(node: _Node, label: str, ctx: _Context) -> float:
         raise _Invalid(node, f"{label} has {this} time zone, but the date-time at line"
                              f" {ctx.due_zone[1]} has {that}: give every date-time a time zone,"
                              " or none")
-    try:
-        # A date-time without a time zone is local time.
-        minutes = (when.astimezone() - ctx.start).total_seconds() / 60
-    except (ValueError, OverflowError, OSError):
-        minutes = math.inf
-    if abs(minutes) > MAX_MINUTES:
-        raise _Invalid(node, f"{label}: {_quote(text)} is too far from the start of the run")
     if minutes < 0:
         # Allowed (yesterday's order still has to be baked), but said: it may be a typo.
         ctx.warnings.append(InputError(ctx.where(node), f"due {text} is before the start of the"

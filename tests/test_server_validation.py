@@ -65,6 +65,24 @@ def test_json_and_yaml_orders_follow_the_same_rules(order, tmp_path):
     assert accepted_as_json(order) == accepted_as_yaml(order, tmp_path)
 
 
+@pytest.mark.parametrize("due", [-1, 20_000_000, "2026-02-30", "2026-02-30T10:00",
+                                 "1900-01-01T00:00:00+00:00"])
+def test_a_bad_due_gets_the_words_an_orders_file_gets(due, tmp_path):
+    path = tmp_path / "orders.yaml"
+    path.write_text("orders:\n  - " + json.dumps({"id": "o-1", "recipe": "sponge", "due": due})
+                    + "\n")
+    with pytest.raises(InputErrors) as in_file:
+        load_orders(path)
+    [error] = in_file.value.errors
+    with pytest.raises(InvalidOrder) as in_json:
+        check_order({"id": "o-1", "recipe": "sponge", "due": due}, RECIPES, Bakery.default())
+    [problem] = in_json.value.problems
+    assert problem.field == "due"
+    # The file says "due must be ..." or "due: '...' is ...": the same words after the name.
+    words = error.message.removeprefix("due").removeprefix(":").strip()
+    assert problem.message == words.replace("the start of the run", "now")
+
+
 def test_the_published_schema_lists_exactly_the_fields_checked():
     from bakectl.server.validation import FIELDS
 

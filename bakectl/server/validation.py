@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from bakectl.files import MAX_MINUTES, MAX_PRIORITY
+from bakectl.files import MAX_MINUTES, MAX_PRIORITY, due_date, range_problem
 
 #: The fields of an order (FORMATS.md); anything else is rejected with a "did you mean" hint.
 FIELDS = ("id", "recipe", "quantity", "due", "customer", "priority")
@@ -109,21 +108,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-
-
-def parse_due(value: Any) -> tuple[float | None, dt.datetime | None] | None:
-    """(minutes, None), (None, aware datetime) or None if `value` is not a valid due."""
-    if _is_number(value) and 0 <= value <= MAX_MINUTES:
+def parse_due(value: Any) -> tuple[float | None, dt.datetime | None]:
+    """(minutes, None) or (None, an aware datetime); raises ValueError saying what is wrong,
+    in the words an orders file gets (files.range_problem, files.due_date)."""
+    if _is_int(value) or isinstance(value, float):
+        problem = range_problem(value, json.dumps(value), 0, MAX_MINUTES)
+        if problem is not None:
+            raise ValueError(problem)
         return float(value), None
     if isinstance(value, str):
         try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        return None, when.astimezone()  # as in files.py: no time zone means local time
-    return None
+            # As in files.py: no time zone means local time.
+            when, _ = due_date(value, dt.datetime.now().astimezone(), start_name="now")
+        except ValueError as exc:
+            raise ValueError(f"{exc}" if str(exc) else _DUE_EXPECTED) from None
+        return None, when.astimezone()
+    raise ValueError(_DUE_EXPECTED)
+
+
+_DUE_EXPECTED = "must be minutes (a number >= 0) or an ISO 8601 date-time"
 
 
 def check_order(data: Any, recipes: dict | None = None, bakery=None, *,
@@ -156,10 +159,12 @@ def check_order(data: Any, recipes: dict | None = None, bakery=None, *,
     elif quantity > MAX_QUANTITY:
         problems.append(Problem("quantity", f"at most {MAX_QUANTITY} cakes per order"))
     due = data.get("due")
-    parsed_due = (None, None) if due is None else parse_due(due)
-    if parsed_due is None:
-        problems.append(Problem("due", "must be minutes (a number >= 0) or an ISO 8601 "
-                                       "date-time"))
+    parsed_due = (None, None)
+    if due is not None:
+        try:
+            parsed_due = parse_due(due)
+        except ValueError as exc:
+            problems.append(Problem("due", str(exc)))
     customer = data.get("customer")
     if customer is not None and not isinstance(customer, str):
         problems.append(Problem("customer", "must be a string"))
