@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -550,6 +551,25 @@ def test_watch_shows_the_bakery_live(server):
     assert lines[0].startswith("connected: 3 ovens") and len(lines) == 5
     assert any(line.startswith("order watch-") for line in lines)
     assert not any("\x1b[" in line for line in lines)
+
+
+def test_watch_ends_as_soon_as_its_reader_has_gone(server):
+    # `bakectl watch | head -1`: head reads the first line and leaves; no event follows, and
+    # watch must not wait for one to learn that nobody reads it any more.
+    read_end, write_end = os.pipe()
+    watcher = subprocess.Popen([sys.executable, "-m", "bakectl", "watch", "--server",
+                                server.url, "--count", "5"], cwd=ROOT, env=cli_env(),
+                               stdin=subprocess.DEVNULL, stdout=write_end,
+                               stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as reader:  # what head does: one line, then leave
+            assert reader.readline().startswith("connected: 3 ovens")
+        assert watcher.wait(10) == 141  # as a shell reports a reader gone (SIGPIPE)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.stderr.read() == ""
 
 
 def test_watch_reconnects_when_the_server_restarts_and_says_events_were_missed(tmp_path):

@@ -143,9 +143,11 @@ def watch(
 ) -> None:
     """Show the bakery live: every order, cake and delivery as it happens (reconnecting
     when the stream drops)."""
-    from bakectl.server.client import ClientError
+    from bakectl.cli import EXIT_BROKEN_PIPE
+    from bakectl.server.client import ClientError, exit_when_reader_leaves
     from bakectl.server.client import watch as follow
 
+    exit_when_reader_leaves(sys.stdout, EXIT_BROKEN_PIPE)  # `watch | head -1` ends at once
     try:
         follow(server, as_json=as_json, count=count, retry_for=retry_for)
     except ClientError as exc:

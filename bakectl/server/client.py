@@ -245,6 +245,33 @@ def describe(kind: str, data: dict) -> str:
     return f"{kind}: {json.dumps(data, ensure_ascii=False)}"
 
 
+def exit_when_reader_leaves(out: TextIO, code: int) -> None:
+    """If `out` is a pipe, end the process with `code` as soon as its reader goes away.
+
+    `watch` mostly waits for the next event, and a write is the only other way to learn that
+    the reader is gone: `bakectl watch | head -1` would otherwise sit there until the next event,
+    however long that is. GNU `tail -f` watches its output the same way."""
+    import os
+    import select
+    import stat
+    import threading
+
+    try:
+        fd = out.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) or not hasattr(select, "poll"):
+            return
+    except (OSError, ValueError, AttributeError):
+        return  # not a file (a test's StringIO), or closed already
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked: POLLERR (no reader left) is always reported
+
+    def wait() -> None:
+        poller.poll()
+        os._exit(code)  # nothing left to flush: whatever is buffered has no reader
+
+    threading.Thread(target=wait, name="bakectl-reader-watch", daemon=True).start()
+
+
 def watch(server: str, *, as_json: bool, count: int | None = None,
           retry_for: float = RETRY_FOR, out: TextIO = sys.stdout) -> int:
     """Print the bakery's events as they happen, reconnecting when the stream drops; stop
