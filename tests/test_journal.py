@@ -306,8 +306,14 @@ def test_orders_delivered_before_ctrl_c_are_not_delivered_again_on_resume(tmp_pa
 
     journal = tmp_path / "orders.yaml.journal"
     resumed = run_cli("-p", "counting", "bake", "orders.yaml", "--speed", "60000", "--json",
-                      "--no-progress", "--resume", cwd=tmp_path, **env)
+                      "--resume", cwd=tmp_path, **env)
     assert resumed.returncode == 0, resumed.stderr
+    # Progress goes on from where the journal ended, and knows what was baked before.
+    progress = resumed.stderr.splitlines()
+    assert progress[0].endswith("baking 2 cakes for 2 orders on 2 ovens "
+                                "(1 baked by an earlier run)"), progress
+    minutes = [float(line[1:line.index(" min]")]) for line in progress]
+    assert minutes[0] > 0 and min(minutes) == minutes[0], progress
     report = json.loads(resumed.stdout)
     # Both orders are reported as delivered; only o-2 is delivered by this run.
     assert [o["status"] for o in report["orders"]] == ["delivered", "delivered"]

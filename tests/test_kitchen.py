@@ -10,7 +10,7 @@ import pytest
 
 from bakectl.background import run_in_background, run_in_foreground
 from bakectl.clock import RealClock, SimulatedClock
-from bakectl.kitchen import bake_orders, mix_ingredients
+from bakectl.kitchen import Kitchen, bake_orders, mix_ingredients
 from bakectl.model import Bakery, Ingredient, Order, OvenSpec, Recipe
 from bakectl.ovens import ClockDriver, Oven, OvenBusyError, OvenPool
 
@@ -454,6 +454,29 @@ def test_the_rich_oven_panel_shows_where_a_heating_oven_is_going():
     bake_orders([Order("o-1", "sponge")], RECIPES, Bakery.default(1), SimulatedClock(),
                 plugins=pm)
     assert len(seen) == 1 and "20 → 180" in seen[0]
+
+
+def test_the_rich_progress_of_a_resumed_run_counts_the_cakes_baked_before():
+    import io
+
+    from rich.console import Console
+
+    from bakectl.default_plugins.rich_progress import RichProgress
+    from bakectl.plugins import PluginManager
+
+    progress = RichProgress(Console(file=io.StringIO(), width=100))
+    pm = PluginManager()
+    pm.register(progress, name="rich")
+    baked_before = {"oven": "oven-1", "mix_start": 0.0, "mix_end": 10.0, "oven_start": 10.0,
+                    "bake_start": 26.0, "bake_end": 51.0, "temperature_c": 180.0,
+                    "bake_minutes": 25.0}
+    clock = SimulatedClock()
+    clock.start_minute = 51.0
+    kitchen = Kitchen(Bakery.default(1), clock, plugins=pm,
+                      restored={("o-1", 1): baked_before})
+    run_in_foreground(kitchen.run([Order("o-1", "sponge", 2)], RECIPES), clock=clock)
+    task = progress.progress.tasks[0]
+    assert (task.completed, task.total) == (2, 2)
 
 
 def test_pool_takes_an_oven_back_from_a_waiter_cancelled_after_it_was_handed_over():

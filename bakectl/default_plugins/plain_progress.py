@@ -24,9 +24,12 @@ class PlainProgress:
 
     @hookimpl
     def bakectl_run_started(self, kitchen):
-        self._say(f"{_stamp(0.0)} baking {plural(len(kitchen.cakes), 'cake')} for "
-                  f"{plural(len(kitchen.orders), 'order')} on "
-                  f"{plural(len(kitchen.ovens.ovens), 'oven')}")
+        # A resumed run starts where the journal ended, with some cakes baked already.
+        earlier = sum(1 for cake in kitchen.cakes if cake.status is not None)
+        resumed = f" ({earlier} baked by an earlier run)" if earlier else ""
+        self._say(f"{_stamp(kitchen.clock.now())} baking {plural(len(kitchen.cakes), 'cake')} "
+                  f"for {plural(len(kitchen.orders), 'order')} on "
+                  f"{plural(len(kitchen.ovens.ovens), 'oven')}{resumed}")
 
     @hookimpl
     def bakectl_cake_stage(self, cake, stage, minute):

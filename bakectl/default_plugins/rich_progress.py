@@ -47,7 +47,10 @@ class RichProgress:
             TextColumn("[bold]cakes"), BarColumn(), MofNCompleteColumn(),
             TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=self.console)
-        self.task = self.progress.add_task("cakes", total=len(kitchen.cakes))
+        # A resumed run counts the cakes an earlier run baked: they send no stage now.
+        self.baked = sum(1 for cake in kitchen.cakes if cake.status is not None)
+        self.task = self.progress.add_task("cakes", total=len(kitchen.cakes),
+                                           completed=self.baked)
         self.live = Live(get_renderable=self.render, console=self.console,
                          refresh_per_second=8, transient=False)
         self.live.start()
