@@ -18,6 +18,8 @@ BENCHMARKS = {
     "validation": ("validation", "validate 200,000 orders: time and peak memory vs yaml.load"),
     "startup": ("startup", "bakectl --help / --version vs a bare Typer app"),
     "plan-throughput": ("plan_throughput", "plan 100,000 cakes vs a SimPy model, whole process"),
+    "plan-memory-floor": ("plan_memory_floor", "bytes per cake waiting for an oven: bakectl, "
+                          "SimPy, one asyncio task"),
     "plan-quality": ("plan_quality", "best policy vs CP-SAT reference makespans"),
     "serve-intake": ("serve_intake", "durable POST /orders vs a bare endpoint"),
     "serve-memory": ("serve_memory", "a server's RSS as more and more orders are delivered"),
