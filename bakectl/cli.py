@@ -297,7 +297,7 @@ def _progress_plugin(pm, *, live: bool):
         from bakectl.default_plugins.rich_progress import RichProgress
         from bakectl.output import console
 
-        reporter = RichProgress(console(sys.stderr))
+        reporter = RichProgress(console(sys.stderr, markup=True))
     else:
         from bakectl.default_plugins.plain_progress import PlainProgress
 

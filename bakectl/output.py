@@ -26,12 +26,16 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def console(stream: TextIO | None = None):
-    """A Rich console for `stream` (default stdout) that emits ANSI only when interactive."""
+def console(stream: TextIO | None = None, *, markup: bool = False):
+    """A Rich console for `stream` (default stdout) that emits ANSI only when interactive.
+
+    Without `markup`, text is printed as it is: the tables are full of ids, recipe and oven
+    names taken exactly as written, and `[/]` or `[bold]` in one is data, not a style. A
+    caller that turns markup on escapes what it did not write (rich.markup.escape)."""
     from rich.console import Console
 
     stream = stream if stream is not None else sys.stdout
     live = interactive(stream)
     return Console(file=stream, force_terminal=live, no_color=not live,
                    highlight=False, emoji=False, width=None if live else 100,
-                   force_interactive=live)
+                   force_interactive=live, markup=markup)

@@ -49,6 +49,22 @@ def test_progress_in_ci_is_plain_lines_on_stderr(write, tmp_path):
     assert "o-1" in result.stdout and "delivered" in result.stdout
 
 
+def test_ids_and_names_with_brackets_are_printed_as_written(write, tmp_path):
+    # Rich reads "[bold]" as a style and "[/]" as an error: in a table of user data it is text.
+    write("recipes/odd.yaml", RECIPE.format(name='"[/]odd"', mix=1, temp=180, bake=5))
+    small_bakery(write, 'orders:\n  - {id: "[/]", recipe: sponge, due: 1}\n'
+                        '  - {id: "[bold]x", recipe: "[/]odd", due: 1}\n')
+    for command in (["bake", "orders.yaml", "--simulate"], ["plan", "orders.yaml"],
+                    ["recipes"]):
+        result = run_cli(*command, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        if command[0] == "recipes":
+            assert "[/]odd" in result.stdout
+        else:  # the summary, and the late orders of a plan
+            assert "[/]" in result.stdout and "[bold]x" in result.stdout
+
+
 def test_no_progress_is_quiet(write, tmp_path):
     small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
     result = run_cli("bake", "orders.yaml", "--simulate", "--no-progress", "--json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -477,6 +478,26 @@ def test_the_rich_progress_of_a_resumed_run_counts_the_cakes_baked_before():
     run_in_foreground(kitchen.run([Order("o-1", "sponge", 2)], RECIPES), clock=clock)
     task = progress.progress.tasks[0]
     assert (task.completed, task.total) == (2, 2)
+
+
+def test_the_rich_live_view_shows_ids_with_brackets_as_written():
+    import io
+
+    from rich.console import Console
+
+    from bakectl.default_plugins.rich_progress import RichProgress
+    from bakectl.plugins import PluginManager
+
+    screen = io.StringIO()
+    progress = RichProgress(Console(file=screen, width=100, markup=True))
+    pm = PluginManager()
+    pm.register(progress, name="rich")
+    odd = replace(SPONGE, name="[/]odd")
+    bake_orders([Order("[bold]x", "[/]odd")], {"[/]odd": odd}, Bakery.default(1),
+                SimulatedClock(), plugins=pm)
+    shown = io.StringIO()
+    Console(file=shown, width=100).print(progress.render())
+    assert "[bold]x" in shown.getvalue() and "[/]odd" in shown.getvalue()
 
 
 def test_pool_takes_an_oven_back_from_a_waiter_cancelled_after_it_was_handed_over():

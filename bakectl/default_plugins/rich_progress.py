@@ -73,8 +73,10 @@ class RichProgress:
 
     def render(self):
         from rich.console import Group
+        from rich.markup import escape
         from rich.panel import Panel
         from rich.table import Table
+        from rich.text import Text
 
         kitchen = self.kitchen
         minute = kitchen.clock.now()
@@ -102,7 +104,7 @@ class RichProgress:
             due_text = "" if due is None else f"{due:g} min"
             if due is not None and record.status is None and minute > due:
                 due_text = f"[yellow]{due_text}"
-            orders.add_row(record.order.id, record.order.recipe,
+            orders.add_row(Text(record.order.id), Text(record.order.recipe),
                            f"{baked}/{len(record.cakes)}", stage, due_text)
         hidden = len(kitchen.orders) - len(shown)
         caption = f"… and {hidden} more orders" if hidden > 0 else None
@@ -113,16 +115,16 @@ class RichProgress:
             ovens.add_column(column)
         for oven in kitchen.ovens.ovens:
             if oven.activity == "baking" and oven.baking is not None:
-                doing = f"[magenta]baking {oven.baking.name}"
+                doing = f"[magenta]baking {escape(oven.baking.name)}"
             elif oven.activity:
-                doing = f"[yellow]{oven.activity}"
+                doing = f"[yellow]{escape(oven.activity)}"
             else:
                 doing = "[dim]idle"
             temperature = f"{oven.temperature_c:g}"
             target = getattr(oven, "target_c", None)
             if oven.activity in ("heating", "cooling") and target is not None:
                 temperature += f" → {target:g}"  # the panel lasts the whole preheat
-            ovens.add_row(oven.name, temperature, doing)
+            ovens.add_row(Text(oven.name), temperature, doing)
         waiting = kitchen.ovens.waiting
         return Group(
             Panel(orders, title=f"orders · bakery minute {minute:.0f}"),
