@@ -211,11 +211,12 @@ def _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, 
     from bakectl.clock import RealClock, SimulatedClock
 
     clock = SimulatedClock() if simulate else RealClock(speed)
+    chosen = _policy(policy, inputs)  # a policy that cannot be made is refused before a journal
     opened = None if path is None else _open_journal(path, inputs, resume=resume,
                                                      sync=not simulate, start=start)
     try:
         _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress,
-                        policy=_policy(policy, inputs), journal=opened, retries=retries,
+                        policy=chosen, journal=opened, retries=retries,
                         fail_fast=fail_fast, grace=grace)
     finally:
         if opened is not None:

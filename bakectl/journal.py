@@ -64,6 +64,8 @@ class Restored:
     last_minute: float = 0.0
     #: whether the last run ended normally (every cake baked or failed)
     finished: bool = False
+    #: records after the header: none means no run ever started (it stopped before baking)
+    records: int = 0
 
 
 def read_header(path: Path) -> dict | None:
@@ -101,6 +103,7 @@ def _apply(restored: Restored, record: dict) -> None:
     minute = record.get("m")
     if isinstance(minute, (int, float)):
         restored.last_minute = max(restored.last_minute, float(minute))
+    restored.records += 1
     event = record.get("event")
     if event == "baked":
         restored.baked[(record["order"], record["index"])] = record
@@ -183,7 +186,8 @@ class Journal:
         if header is not None and resume:
             _check_fingerprint(path, header, fingerprints)
             started = datetime.fromisoformat(header["started"])
-        elif header is not None and not restored.finished:
+        elif header is not None and not restored.finished and restored.records:
+            # (A header alone: the run stopped before it started, e.g. a plugin failed.)
             raise _error(path, "the journal of an unfinished run is here: continue it with "
                                "--resume, or delete the file to start again")
         elif header is None and good == 0 and path.exists() and path.stat().st_size > 0:

@@ -165,8 +165,8 @@ def test_an_unfinished_journal_is_not_overwritten_by_a_new_run(tmp_path):
     workload(tmp_path)
     process = bakectl(tmp_path, "--speed", "60", "--no-progress")  # minutes of wall time
     journal = tmp_path / "orders.yaml.journal"
-    for _ in range(200):
-        if b"\n" in (journal.read_bytes() if journal.exists() else b""):
+    for _ in range(200):  # the header and one record: the run has started
+        if (journal.read_bytes() if journal.exists() else b"").count(b"\n") >= 2:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -176,6 +176,22 @@ def test_an_unfinished_journal_is_not_overwritten_by_a_new_run(tmp_path):
     assert result.returncode == 2
     assert "the journal of an unfinished run is here: continue it with --resume" in result.stderr
     assert journal.read_bytes() == kept
+
+
+def test_a_run_that_stops_before_it_starts_does_not_block_the_next_one(tmp_path):
+    workload(tmp_path)
+    # A typo in an option, and a plugin whose oven driver fails at the start: exit 2 each...
+    typo = run_cli("bake", "orders.yaml", "--speed", SPEED, "--policy", "fifoo", cwd=tmp_path)
+    assert typo.returncode == 2 and "unknown policy" in typo.stderr
+    (tmp_path / "broken.py").write_text("from bakectl import hookimpl\n\n@hookimpl\n"
+                                        "def bakectl_oven_driver(clock):\n"
+                                        "    raise RuntimeError('no oven on the bus')\n")
+    broken = run_cli("-p", "broken", "bake", "orders.yaml", "--speed", SPEED, cwd=tmp_path,
+                     PYTHONPATH=str(tmp_path))
+    assert broken.returncode == 2 and "no oven on the bus" in broken.stderr
+    # ...and the corrected run starts afresh, not "continue it with --resume".
+    fixed = run_cli("bake", "orders.yaml", "--speed", SPEED, "--no-progress", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
 
 
 def test_a_file_that_is_not_a_journal_is_never_overwritten(tmp_path):
