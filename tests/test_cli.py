@@ -236,6 +236,16 @@ def test_recipes_lists_the_good_recipes_and_says_what_is_wrong_with_the_bad(writ
     ]
 
 
+def test_a_symlink_loop_in_the_recipes_folder_is_one_bad_file_not_all(write, tmp_path):
+    small_bakery(write, "orders:\n  - {id: o-1, recipe: sponge}\n")
+    (tmp_path / "recipes" / "loop.yaml").symlink_to("loop.yaml")
+    result = run_cli("recipes", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert [row["name"] for row in json.loads(result.stdout)] == ["madeira", "sponge"]
+    assert result.stderr.splitlines() == [
+        "recipes/loop.yaml: cannot read this file: Too many levels of symbolic links"]
+
+
 def test_recipes_with_an_orders_file_that_is_not_there_is_one_line_and_exit_2(write,
                                                                                tmp_path):
     small_bakery(write, "orders: []\n")

@@ -15,9 +15,13 @@ def bakectl_recipes(recipe_dirs: list[Path]):
     recipes, errors, seen, unresolved = [], [], set(), set()
     for folder in recipe_dirs:
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            if path.resolve() in seen:
+            try:
+                same = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: load_recipe says so, for this file
+                same = path.absolute()
+            if same in seen:
                 continue
-            seen.add(path.resolve())
+            seen.add(same)
             try:
                 recipes.append(load_recipe(path))
             except InputErrors as exc:
