@@ -402,8 +402,33 @@ def _reader_error(path: str, exc: ReaderError) -> InputError:
     if "control" in exc.reason or "special" in exc.reason:
         return InputError(where, f"control character U+{code:04X} is not allowed in YAML"
                                  " (is this a binary file?)")
-    return InputError(where, f"not UTF-8 text (byte 0x{code:02X}: {exc.reason}):"
+    reason = exc.reason
+    if exc.encoding != "unicode":
+        # libyaml blames the byte after a broken sequence (in `Jos\xe9}`, the `}`): Python's
+        # decoder finds the byte that starts it, the one to fix.
+        found = _first_bad_utf8(path)
+        if found is not None:
+            where, code, reason = found
+    return InputError(where, f"not UTF-8 text (byte 0x{code:02X}: {reason}):"
                              " save the file as UTF-8")
+
+
+def _first_bad_utf8(path: str) -> tuple[Where, int, str] | None:
+    """Where the first byte that is not UTF-8 text is, the byte and why; None if none is."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError:
+        return None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: libyaml's own words will do
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start].decode("utf-8-sig")
+        where = Where(path, before.count("\n") + 1, len(before) - before.rfind("\n"))
+        return where, data[exc.start], exc.reason
+    return None
 
 
 def _line_col(path: str, offset: int, *, characters: bool) -> tuple[int, int]:

@@ -479,7 +479,12 @@ def test_yaml_syntax_errors_have_the_libyaml_position(tmp_path):
 def test_bytes_that_are_not_utf8(tmp_path):
     path, errs = orders_errors(tmp_path, "orders:\n  - id: o-1\n    customer: Zoë\xff\n"
                                .encode().replace(b"\xc3\xbf", b"\xff"))
-    assert errs == [f"{path}:3:18: not UTF-8 text (byte 0xFF: invalid leading UTF-8 octet):"
+    assert errs == [f"{path}:3:18: not UTF-8 text (byte 0xFF: invalid start byte):"
+                    " save the file as UTF-8"]
+    # Latin-1: the é starts a sequence the next byte does not continue; the é is to blame.
+    path, errs = orders_errors(tmp_path, "orders:\n  - {id: o-1, customer: José}\n"
+                               .encode("latin-1"))
+    assert errs == [f"{path}:2:28: not UTF-8 text (byte 0xE9: invalid continuation byte):"
                     " save the file as UTF-8"]
 
 
