@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -101,13 +102,18 @@ class PluginManager(pluggy.PluginManager):
             if opts is None:
                 continue
             name = opts.get("specname") or attr
+            function = getattr(plugin, attr)
+            if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+                # It would only make a coroutine nobody awaits: the hook would never run.
+                return (f"{name} is an async def: hooks are called synchronously; make it a "
+                        "plain def (hand slow work to a thread)")
             spec = getattr(getattr(self.hook, name, None), "spec", None)
             if spec is None:
                 # A misspelt hook would never be called; other names are not ours to judge.
                 if name.startswith("bakectl_") and not opts.get("optionalhook"):
                     return _unknown_hook(name)
                 continue
-            impl = pluggy.HookImpl(plugin, "", getattr(plugin, attr), opts)
+            impl = pluggy.HookImpl(plugin, "", function, opts)
             extra = [arg for arg in impl.argnames if arg not in spec.argnames]
             if extra:
                 return (f"{name} takes {', '.join(map(repr, extra))}, which the hook does "
@@ -261,8 +267,20 @@ def oven_driver(pm: PluginManager | None, clock) -> object | None:
             raise  # the user's settings for the plugin are wrong: an input error, exit 2
         except Exception as exc:
             pm.fail(impl.plugin_name, exc, "in bakectl_oven_driver", fatal=True)
-        if driver is not None:
-            return driver
+        if driver is None:
+            continue
+        missing = [name for name in ("set_temperature", "bake")
+                   if not callable(getattr(driver, name, None))]
+        if missing:
+            # Checked now: otherwise every cake fails later with an AttributeError that does
+            # not name the plugin.
+            from bakectl.recipebook import _what
+
+            pm.fail(impl.plugin_name, TypeError(
+                f"returned {_what(driver)}, not an oven driver (it has no "
+                f"{' or '.join(f'{name}()' for name in missing)})"),
+                "in bakectl_oven_driver", fatal=True)
+        return driver
     return None
 
 

@@ -380,6 +380,20 @@ def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
         oven_driver(pm, SimulatedClock())
 
 
+def test_a_driver_hook_that_returns_no_driver_stops_the_run_naming_the_plugin(write, tmp_path):
+    write("gas_driver.py", "from bakectl import hookimpl\n\n@hookimpl\n"
+                           "def bakectl_oven_driver(clock):\n    return 'gas'\n")
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("-p", "gas_driver", "bake", "orders.yaml", "--simulate", cwd=tmp_path,
+                     PYTHONPATH=str(tmp_path))
+    # Before any cake starts: no cake is shown failing with an AttributeError.
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        "bakectl: plugin 'gas_driver' failed in bakectl_oven_driver: TypeError: returned str "
+        "'gas', not an oven driver (it has no set_temperature() or bake()) (disable it with "
+        "-p no:gas_driver or BAKECTL_DISABLE_PLUGINS=gas_driver)\n"))
+
+
 def test_progress_is_a_plugin_that_can_be_blocked(write, tmp_path):
     write("recipes/sponge.yaml", "name: sponge\ningredients: []\nmix_minutes: 10\n"
                                  "oven: {temperature_c: 180, bake_minutes: 25}\n")
@@ -436,6 +450,12 @@ MISFITS = {
     "a misspelt hook name": (
         "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipe():\n    return []\n",
         "unknown hook bakectl_recipe (did you mean bakectl_recipes?)"),
+    # pluggy would call it and drop the coroutine unawaited: the hook would never run.
+    "an async def hook": (
+        "from bakectl import hookimpl\n\n@hookimpl\nasync def bakectl_order_delivered(order):"
+        "\n    pass\n",
+        "bakectl_order_delivered is an async def: hooks are called synchronously; make it a "
+        "plain def (hand slow work to a thread)"),
 }
 
 
