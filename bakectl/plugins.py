@@ -188,6 +188,8 @@ def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -
     if installed and (only is None or only):
         _load_installed(pm, block, only)
 
+    if any(module not in block for module in load):
+        _importable_from_cwd()
     for module in load:
         if module in block:
             continue
@@ -200,6 +202,17 @@ def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -
             raise PluginError(f"-p {module}: cannot import the plugin module: {error}") from exc
         pm.add(plugin, PluginInfo(module, "option", *_distribution_of(module)))
     return pm
+
+
+def _importable_from_cwd() -> None:
+    """Let ``-p`` find a module in the current directory, as ``python -m bakectl`` does: only
+    ``-m`` puts it on sys.path; the ``bakectl`` console script puts its own folder there."""
+    try:
+        here = os.getcwd()
+    except OSError:  # the current directory was removed
+        return
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)  # first, as python -m puts it
 
 
 def _load_installed(pm: PluginManager, block: set[str], only: list[str] | None) -> None:

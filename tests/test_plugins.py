@@ -11,11 +11,13 @@ import importlib.metadata
 import inspect
 import json
 import re
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
-from conftest import RECIPE, ROOT, run_cli
+from conftest import RECIPE, ROOT, cli_env, run_cli
 
 from bakectl import (
     Bake,
@@ -518,6 +520,19 @@ def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_pa
         "No module named 'no_such_module'\n"))
 
 
+def test_the_console_script_finds_a_p_module_in_the_current_directory(write, tmp_path):
+    # `python -m bakectl` has the current directory on sys.path; the installed script does not.
+    script = Path(sys.executable).with_name("bakectl")
+    if not script.exists():
+        pytest.skip("bakectl is not installed as a console script in this environment")
+    write("mymodule.py", "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_commands(app):"
+                         "\n    @app.command()\n    def hi():\n        print('hi from here')\n")
+    result = subprocess.run([str(script), "-p", "mymodule", "hi"], cwd=tmp_path,
+                            env=cli_env(PYTHONPATH=""), capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi from here\n", "")
+
+
 def test_plugins_command_lists_builtins_with_their_hooks():
     result = run_cli("plugins", "--json")
     assert result.returncode == 0, result.stderr
@@ -532,10 +547,6 @@ def test_help_and_version_import_no_plugin_machinery():
     code = ("import sys\nfrom bakectl import cli\nfor argv in (['--help'], ['--version']):\n"
             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
             "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
-    import subprocess
-
-    from conftest import cli_env
-
     result = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
                             text=True, timeout=60)
     modules = set(result.stderr.split())
