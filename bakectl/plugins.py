@@ -266,6 +266,52 @@ def call_each(pm: PluginManager, hook_name: str, **kwargs) -> list[tuple[str, ob
     return results
 
 
+def add_commands(pm: PluginManager, app) -> None:
+    """Call every ``bakectl_commands`` hook, built-in plugins first (the server's commands are
+    bakectl's own too). A plugin command named as one of bakectl's own is refused, one line
+    naming the plugin and the command, and the built-in one stays: a plugin adds commands, it
+    does not change what ``bakectl bake`` means (click would let the last one win)."""
+    impls = list(reversed(pm.hook.bakectl_commands.get_hookimpls()))  # pluggy's order
+
+    def builtin(impl) -> bool:
+        info = pm.infos.get(impl.plugin_name)
+        return info is not None and info.kind == "builtin"
+
+    own: set[str] | None = None
+    for impl in sorted(impls, key=lambda impl: not builtin(impl)):  # stable: keeps the order
+        lists = (app.registered_commands, app.registered_groups)
+        if own is None and not builtin(impl):
+            own = {_command_name(info) for registered in lists for info in registered}
+        before = [list(registered) for registered in lists]
+        try:
+            impl.function(**{arg: app for arg in impl.argnames})
+        except Exception as exc:
+            pm.fail(impl.plugin_name, exc, "in bakectl_commands")
+            continue
+        if own is None:
+            continue
+        for registered, earlier in zip(lists, before, strict=True):
+            for info in [info for info in registered if not any(info is e for e in earlier)]:
+                name = _command_name(info)
+                if name in own:
+                    registered[:] = [kept for kept in registered if kept is not info]
+                    pm.fail(impl.plugin_name, pluggy.PluginValidationError(
+                        impl.plugin, f"command {name!r} is one of bakectl's own: the built-in "
+                                     "one is kept; give yours another name"),
+                            "in bakectl_commands")
+
+
+def _command_name(info) -> str | None:
+    """The name a typer command (or group) answers to, as typer derives it."""
+    name = getattr(info, "name", None)
+    if isinstance(name, str):
+        return name
+    callback = getattr(info, "callback", None)
+    if callable(callback):
+        return callback.__name__.lower().replace("_", "-")
+    return None
+
+
 def oven_driver(pm: PluginManager | None, clock) -> object | None:
     """The first driver a plugin provides, or None for the built-in one.
 

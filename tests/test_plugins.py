@@ -109,6 +109,39 @@ def test_hook_bakectl_commands(write, tmp_path):
     assert re.search(r"hello\s+Say hello\.", listed.stdout)
 
 
+CLASHING_COMMANDS = (
+    "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_commands(app):\n"
+    "    @app.command()\n    def bake(anything: str = ''):\n        print('not a bake')\n"
+    "    @app.command()\n    def hello():\n        print('hello')\n")
+
+
+def clash_line(name: str) -> str:
+    return (f"bakectl: plugin '{name}' failed in bakectl_commands: command 'bake' is one of "
+            "bakectl's own: the built-in one is kept; give yours another name (disable it with "
+            f"-p no:{name} or BAKECTL_DISABLE_PLUGINS={name})\n")
+
+
+def test_a_plugin_command_named_as_a_built_in_one_is_refused(write, tmp_path):
+    write("clash.py", CLASHING_COMMANDS)
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    baked = run_cli("-p", "clash", "bake", "orders.yaml", "--simulate", "--no-progress",
+                    "--json", cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    assert (baked.returncode, baked.stderr) == (0, clash_line("clash"))
+    assert json.loads(baked.stdout)["summary"]["delivered"] == 1  # the built-in bake ran
+    hello = run_cli("-p", "clash", "hello", cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    assert (hello.returncode, hello.stdout, hello.stderr) == (0, "hello\n", clash_line("clash"))
+    # Installed, the same plugin is refused the same way when it is consulted (for a command
+    # that is not built in); for a built-in command it is not even loaded.
+    installed_on_path(tmp_path / "site", "clash", "clash_plugin", CLASHING_COMMANDS)
+    env = {"PYTHONPATH": str(tmp_path / "site"), "BAKECTL_LOAD_PLUGINS": "clash"}
+    hello = run_cli("hello", cwd=tmp_path, **env)
+    assert (hello.returncode, hello.stdout, hello.stderr) == (0, "hello\n", clash_line("clash"))
+    baked = run_cli("bake", "orders.yaml", "--simulate", "--no-progress", "--json",
+                    cwd=tmp_path, **env)
+    assert (baked.returncode, baked.stderr) == (0, "")
+
+
 def test_hook_bakectl_oven_driver():
     calls = []
 
