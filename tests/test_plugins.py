@@ -537,6 +537,112 @@ def test_a_recipes_hook_that_returns_no_recipes_is_one_line_naming_it(write, tmp
     assert (baked.returncode, baked.stderr) == (0, line)
 
 
+BAD_RECIPES = '''\
+from bakectl import Ingredient, Recipe, hookimpl
+
+
+@hookimpl
+def bakectl_recipes():
+    return [Recipe("strmix", (), "10", 100, 1),
+            Recipe("infbake", (), 1, 100, float("inf")),
+            Recipe("nanmix", (), float("nan"), 100, 1),
+            Recipe("cold", (Ingredient("flour", 0, "g"),), -1, -500, 10),
+            Recipe("fine", (), 1, 100, 1)]
+'''
+
+GOOD_RECIPES = (
+    "from bakectl import Recipe, hookimpl\n\n@hookimpl\ndef bakectl_recipes():\n"
+    "    return [Recipe('good', (), 5, 180, 20)]\n")
+
+
+def test_a_plugin_s_bad_recipes_are_refused_as_bad_recipe_files_are(write, tmp_path):
+    write("bad_recipes.py", BAD_RECIPES)
+    write("good_recipes.py", GOOD_RECIPES)
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: good}\n")
+    lines = [f"plugin 'bad_recipes': recipe {problem} (disable the plugin with -p no:bad_recipes "
+             "or BAKECTL_DISABLE_PLUGINS=bad_recipes)\n" for problem in (
+                 "'strmix': mix_minutes must be a number, got str '10'",
+                 "'infbake': bake_minutes must be a finite number, got inf",
+                 "'nanmix': mix_minutes must be a finite number, got nan",
+                 "'cold': ingredients[0].quantity must be more than 0, got 0; mix_minutes must "
+                 "be at least 0, got -1; temperature_c must be at least -273.15, got -500")]
+    runs = {" ".join(args): run_cli("-p", "good_recipes", "-p", "bad_recipes", *args,
+                                    cwd=tmp_path, PYTHONPATH=str(tmp_path))
+            for args in (["recipes", "--json"], ["validate", "orders.yaml"],
+                         ["plan", "orders.yaml", "--json"],
+                         ["bake", "orders.yaml", "--simulate", "--no-progress"])}
+    for args, result in runs.items():
+        # Exit 2 and one line per bad recipe, as for bad recipe files; no traceback, no JSON
+        # with Infinity in it.
+        assert (result.returncode, result.stderr) == (2, "".join(lines)), args
+    # The good recipes, the other plugin's and the bad plugin's own, are still listed.
+    assert [r["name"] for r in json.loads(runs["recipes --json"].stdout)] == ["fine", "good"]
+    assert runs["plan orders.yaml --json"].stdout == ""
+
+
+#: a recipe field out of its range: (recipe file text, the same recipe as a Recipe, the words)
+OUT_OF_RANGE = [
+    ("mix_minutes: -1\noven: {temperature_c: 180, bake_minutes: 25}",
+     Recipe("r", (), -1, 180, 25), "mix_minutes must be at least 0, got -1"),
+    ("mix_minutes: 20000000\noven: {temperature_c: 180, bake_minutes: 25}",
+     Recipe("r", (), 20_000_000, 180, 25), "mix_minutes must be at most 10000000, got 20000000"),
+    ("mix_minutes: 1\noven: {temperature_c: 2001, bake_minutes: 25}",
+     Recipe("r", (), 1, 2001, 25), "temperature_c must be at most 2000, got 2001"),
+    ("mix_minutes: 1\noven: {temperature_c: 180, bake_minutes: 20000000}",
+     Recipe("r", (), 1, 180, 20_000_000), "bake_minutes must be at most 10000000, got 20000000"),
+    ("mix_minutes: 1\nsteps: [bake: {temperature_c: -300, minutes: 5}]",
+     Recipe("r", (), 1, steps=(Bake(-300, 5),)),
+     "temperature_c must be at least -273.15, got -300"),
+]
+
+
+@pytest.mark.parametrize("ingredient, words", [
+    (2_000_000_000, "quantity must be at most 1e+09, got 2000000000"),
+    (1_000_000_000, None),
+])
+def test_a_plugin_s_ingredients_have_the_limits_of_a_recipe_file(tmp_path, ingredient, words):
+    text = (f"name: r\ningredients: [{{name: flour, quantity: {ingredient}, unit: g}}]\n"
+            "mix_minutes: 1\noven: {temperature_c: 180, bake_minutes: 25}\n")
+    recipe = Recipe("r", (Ingredient("flour", ingredient, "g"),), 1, 180, 25)
+    assert _refusal(text, recipe, tmp_path, words) == words
+
+
+@pytest.mark.parametrize("text, recipe, words", OUT_OF_RANGE)
+def test_a_plugin_s_recipe_is_held_to_the_rules_of_a_recipe_file(tmp_path, text, recipe, words):
+    assert _refusal(f"name: r\ningredients: []\n{text}\n", recipe, tmp_path, words) == words
+
+
+def _refusal(text: str, recipe: Recipe, tmp_path, words: str | None) -> str | None:
+    """`words` if both the recipe file `text` and the plugin's `recipe` are refused with
+    them; None if both are accepted; fails the test if the two disagree."""
+    from bakectl.files import load_recipe
+
+    (tmp_path / "r.yaml").write_text(text)
+    try:
+        load_recipe(tmp_path / "r.yaml")
+        from_file = None
+    except InputErrors as exc:
+        [from_file] = [error.message for error in exc.errors]
+
+    class Plugin:
+        @hookimpl
+        def bakectl_recipes(self):
+            return [recipe]
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(Plugin(), name="python")
+    try:
+        collect_recipes(pm, [])
+        from_plugin = None
+    except InputErrors as exc:
+        [from_plugin] = [error.message for error in exc.errors]
+    if words is None:
+        assert (from_file, from_plugin) == (None, None)
+        return None
+    assert words in from_file and words in from_plugin, (from_file, from_plugin)
+    return words
+
+
 def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_path):
     # Asked for by name: going on without it would run something else than was asked.
     write("broken_plugin.py", "import numpy_that_is_not_there\n")
