@@ -87,6 +87,23 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     return recipes
 
 
+def add_recipes(recipes: dict[str, Recipe], more, source: str) -> list[InputError]:
+    """Add the Recipe objects `more`, from `source` (e.g. "recipes="), to those collected, by
+    the rules of collect_recipes: each is checked (recipe_problems), and a name is defined
+    once unless ``override=True``. The problems, one InputError each."""
+    errors = []
+    for recipe in more:
+        problems = recipe_problems(recipe)
+        if problems:
+            errors.append(InputError(Where(source), f"recipe {recipe.name!r}: "
+                                                    f"{'; '.join(problems)}"))
+            continue
+        error = _add(recipes, recipe if recipe.source else _with_source(recipe, source))
+        if error is not None:
+            errors.append(error)
+    return errors
+
+
 def _add(recipes: dict[str, Recipe], recipe: Recipe) -> InputError | None:
     """Add `recipe` to those found in earlier sources, or say why it cannot be.
 

@@ -23,12 +23,14 @@ from bakectl import (
     Bake,
     Bakery,
     Ingredient,
+    Kitchen,
     Order,
     Recipe,
     Rest,
     SimulatedClock,
     hookimpl,
     hookspecs,
+    run_in_foreground,
 )
 from bakectl.errors import InputErrors
 from bakectl.kitchen import bake_orders
@@ -401,6 +403,64 @@ def test_the_bake_fixture_names_a_plugin_object_by_its_class(bakectl_bake):
         bakectl_bake(["sponge"], plugins=[Quiet(), Quiet(), Broken()], recipes=[SPONGE])
     assert str(caught.value).startswith(
         f"plugin '{__name__}.Broken' failed in bakectl_cake_stage: KeyError")
+
+
+@pytest.mark.parametrize("orders, errors", [
+    ([{"id": "x", "recipe": "sponge"}, Order("x", "sponge", quantity=2)],
+     ["orders:2:1: duplicate order id 'x' (first at line 1)"]),
+    ([{"recipe": "sponge", "quantity": 0}], ["orders:1:1: quantity must be at least 1, got 0"]),
+    (["sponge", {"recipe": "sponge", "quantity": "2"}],
+     ["orders:2:1: quantity must be an integer, got '2' (quoted, so it is text)"]),
+    ([{"recipe": "sponge", "due": float("nan")}, {"recipe": "sponge", "quantty": 2}],
+     ["orders:1:1: due must be a finite number, got .nan",
+      "orders:2:1: unknown field 'quantty' (did you mean 'quantity'?)"]),
+    (["sponge", "spnge"], ["orders:2:1: unknown recipe 'spnge' (did you mean 'sponge'?)"]),
+])
+def test_the_bake_fixture_checks_orders_as_an_orders_file_is_checked(bakectl_bake, orders,
+                                                                     errors):
+    with pytest.raises(InputErrors) as caught:
+        bakectl_bake(orders, recipes=[SPONGE])
+    assert [str(error) for error in caught.value.errors] == errors
+
+
+def test_the_bake_fixture_lets_recipes_override_a_plugin_s(bakectl_bake):
+    class Plugin:
+        @hookimpl
+        def bakectl_recipes(self):
+            return [SPONGE]
+
+    quick = Recipe("sponge", (), 1, 180, 5, override=True)
+    report = bakectl_bake(["sponge"], plugins=[Plugin()], recipes=[quick])
+    assert report["makespan_minutes"] == 1 + 16 + 5  # mix, preheat to 180 °C, bake
+    with pytest.raises(InputErrors, match="recipe 'sponge' is defined twice: first in plugin "
+                                          f"{__name__}.Plugin, then by recipes="):
+        bakectl_bake(["sponge"], plugins=[Plugin()], recipes=[SPONGE])
+    with pytest.raises(InputErrors, match=r"^recipes=: recipe 'sponge': mix_minutes must be a "
+                                          "number, got str '10'$"):
+        bakectl_bake(["sponge"], recipes=[Recipe("sponge", (), "10", 180, 5)])
+
+
+@pytest.mark.parametrize("orders, error", [
+    ([Order("x", "sponge"), Order("x", "sponge", quantity=2)],
+     "order 'x': duplicate order id 'x'"),
+    ([Order("o-1", "sponge", quantity=0)], "order 'o-1': quantity must be at least 1, got 0"),
+    ([Order("o-1", "sponge", quantity="2")],
+     "order 'o-1': quantity must be an integer, got str '2'"),
+    ([Order("o-1", "sponge", quantity=100_001)],
+     "order 'o-1': quantity must be at most 100000, got 100001"),
+])
+def test_the_library_refuses_bad_orders_before_anything_starts(orders, error):
+    recorder = Recorder()
+    pm = get_plugin_manager(installed=False)
+    pm.register(recorder)
+    with pytest.raises(ValueError) as caught:
+        bake_orders(orders, {"sponge": SPONGE}, Bakery.default(1), SimulatedClock(),
+                    plugins=pm)
+    assert (str(caught.value), recorder.events) == (error, [])
+    with pytest.raises(ValueError, match=re.escape(error)):
+        kitchen = Kitchen(Bakery.default(1), SimulatedClock())
+        run_in_foreground(kitchen.run(orders, {"sponge": SPONGE}), clock=kitchen.clock)
+    assert kitchen.cakes == []
 
 
 def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
