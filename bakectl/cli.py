@@ -520,13 +520,13 @@ def _add_plugin_commands(argv: list[str]) -> None:
     loads = any(not option.startswith("no:") for option in options)
     if not loads and (command is None or command in _command_names()):
         return
-    from bakectl.plugins import call_each, get_plugin_manager
+    from bakectl.plugins import add_commands, get_plugin_manager
 
     if command is None:  # --help: -p modules only
         pm = get_plugin_manager(options, installed=False)
     else:  # kept for the command itself: each plugin is loaded, and reported, once
         pm = State.pm = get_plugin_manager(options)
-    call_each(pm, "bakectl_commands", app=app)
+    add_commands(pm, app)  # a plugin's command named as a built-in one is refused
 
 
 def _command_names() -> set[str]:

@@ -136,12 +136,28 @@ def _for_bake(recipe: Recipe, step: Bake) -> Recipe:
 
 
 def check_recipes(orders: Iterable[Order], recipes: dict[str, Recipe]) -> None:
-    """Raise ValueError naming the first order whose recipe is not in `recipes`."""
+    """Raise ValueError naming the first order whose recipe is not in `recipes`, whose id an
+    earlier order has, or whose quantity an orders file would refuse (files.py's words)."""
+    from bakectl.files import MAX_QUANTITY, range_problem
+
+    seen: set[str] = set()
     for order in orders:
         if order.recipe not in recipes:
             known = ", ".join(sorted(recipes)) or "none"
             raise ValueError(f"order {order.id!r}: unknown recipe {order.recipe!r} "
                              f"(recipes: {known})")
+        # Checked before anything starts: the kitchen keys orders by id, and counts cakes by
+        # range(quantity); either mistake would come out of its task group as a TypeError.
+        if order.id in seen:
+            raise ValueError(f"order {order.id!r}: duplicate order id {order.id!r}")
+        seen.add(order.id)
+        quantity = order.quantity
+        if quantity.__class__ is not int:  # not a bool, not 2.0 or "2"
+            raise ValueError(f"order {order.id!r}: quantity must be an integer, got "
+                             f"{type(quantity).__name__} {quantity!r}")
+        problem = range_problem(quantity, str(quantity), 1, MAX_QUANTITY)
+        if problem is not None:
+            raise ValueError(f"order {order.id!r}: quantity {problem}")
 
 
 class Kitchen:

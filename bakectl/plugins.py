@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -101,13 +102,18 @@ class PluginManager(pluggy.PluginManager):
             if opts is None:
                 continue
             name = opts.get("specname") or attr
+            function = getattr(plugin, attr)
+            if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+                # It would only make a coroutine nobody awaits: the hook would never run.
+                return (f"{name} is an async def: hooks are called synchronously; make it a "
+                        "plain def (hand slow work to a thread)")
             spec = getattr(getattr(self.hook, name, None), "spec", None)
             if spec is None:
                 # A misspelt hook would never be called; other names are not ours to judge.
                 if name.startswith("bakectl_") and not opts.get("optionalhook"):
                     return _unknown_hook(name)
                 continue
-            impl = pluggy.HookImpl(plugin, "", getattr(plugin, attr), opts)
+            impl = pluggy.HookImpl(plugin, "", function, opts)
             extra = [arg for arg in impl.argnames if arg not in spec.argnames]
             if extra:
                 return (f"{name} takes {', '.join(map(repr, extra))}, which the hook does "
@@ -182,6 +188,8 @@ def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -
     if installed and (only is None or only):
         _load_installed(pm, block, only)
 
+    if any(module not in block for module in load):
+        _importable_from_cwd()
     for module in load:
         if module in block:
             continue
@@ -194,6 +202,17 @@ def get_plugin_manager(options: Iterable[str] = (), *, installed: bool = True) -
             raise PluginError(f"-p {module}: cannot import the plugin module: {error}") from exc
         pm.add(plugin, PluginInfo(module, "option", *_distribution_of(module)))
     return pm
+
+
+def _importable_from_cwd() -> None:
+    """Let ``-p`` find a module in the current directory, as ``python -m bakectl`` does: only
+    ``-m`` puts it on sys.path; the ``bakectl`` console script puts its own folder there."""
+    try:
+        here = os.getcwd()
+    except OSError:  # the current directory was removed
+        return
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)  # first, as python -m puts it
 
 
 def _load_installed(pm: PluginManager, block: set[str], only: list[str] | None) -> None:
@@ -247,6 +266,52 @@ def call_each(pm: PluginManager, hook_name: str, **kwargs) -> list[tuple[str, ob
     return results
 
 
+def add_commands(pm: PluginManager, app) -> None:
+    """Call every ``bakectl_commands`` hook, built-in plugins first (the server's commands are
+    bakectl's own too). A plugin command named as one of bakectl's own is refused, one line
+    naming the plugin and the command, and the built-in one stays: a plugin adds commands, it
+    does not change what ``bakectl bake`` means (click would let the last one win)."""
+    impls = list(reversed(pm.hook.bakectl_commands.get_hookimpls()))  # pluggy's order
+
+    def builtin(impl) -> bool:
+        info = pm.infos.get(impl.plugin_name)
+        return info is not None and info.kind == "builtin"
+
+    own: set[str] | None = None
+    for impl in sorted(impls, key=lambda impl: not builtin(impl)):  # stable: keeps the order
+        lists = (app.registered_commands, app.registered_groups)
+        if own is None and not builtin(impl):
+            own = {_command_name(info) for registered in lists for info in registered}
+        before = [list(registered) for registered in lists]
+        try:
+            impl.function(**{arg: app for arg in impl.argnames})
+        except Exception as exc:
+            pm.fail(impl.plugin_name, exc, "in bakectl_commands")
+            continue
+        if own is None:
+            continue
+        for registered, earlier in zip(lists, before, strict=True):
+            for info in [info for info in registered if not any(info is e for e in earlier)]:
+                name = _command_name(info)
+                if name in own:
+                    registered[:] = [kept for kept in registered if kept is not info]
+                    pm.fail(impl.plugin_name, pluggy.PluginValidationError(
+                        impl.plugin, f"command {name!r} is one of bakectl's own: the built-in "
+                                     "one is kept; give yours another name"),
+                            "in bakectl_commands")
+
+
+def _command_name(info) -> str | None:
+    """The name a typer command (or group) answers to, as typer derives it."""
+    name = getattr(info, "name", None)
+    if isinstance(name, str):
+        return name
+    callback = getattr(info, "callback", None)
+    if callable(callback):
+        return callback.__name__.lower().replace("_", "-")
+    return None
+
+
 def oven_driver(pm: PluginManager | None, clock) -> object | None:
     """The first driver a plugin provides, or None for the built-in one.
 
@@ -261,8 +326,20 @@ def oven_driver(pm: PluginManager | None, clock) -> object | None:
             raise  # the user's settings for the plugin are wrong: an input error, exit 2
         except Exception as exc:
             pm.fail(impl.plugin_name, exc, "in bakectl_oven_driver", fatal=True)
-        if driver is not None:
-            return driver
+        if driver is None:
+            continue
+        missing = [name for name in ("set_temperature", "bake")
+                   if not callable(getattr(driver, name, None))]
+        if missing:
+            # Checked now: otherwise every cake fails later with an AttributeError that does
+            # not name the plugin.
+            from bakectl.recipebook import _what
+
+            pm.fail(impl.plugin_name, TypeError(
+                f"returned {_what(driver)}, not an oven driver (it has no "
+                f"{' or '.join(f'{name}()' for name in missing)})"),
+                "in bakectl_oven_driver", fatal=True)
+        return driver
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bakectl.errors import InputError, InputErrors, Where
-from bakectl.model import Recipe
+from bakectl.model import Ingredient, Recipe, Rest
 
 #: the built-in plugin that reads YAML recipe files: it comes after every Python plugin
 YAML_PLUGIN = "yaml_recipes"
@@ -65,6 +65,13 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
             pm.fail(impl.plugin_name, exc, "in bakectl_recipes")
             continue
         for recipe in provided:
+            problems = recipe_problems(recipe)
+            if problems:
+                # As a bad recipe file is: an input error (exit 2), the others still load.
+                errors.append(bad_recipe(recipe, problems, impl.plugin_name))
+                if isinstance(recipe.name, str):
+                    unresolved.add(recipe.name)
+                continue
             if not recipe.source:
                 recipe = _with_source(recipe, f"plugin {impl.plugin_name}")
             error = _add(recipes, recipe)
@@ -78,6 +85,23 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
         failed.unresolved = unresolved
         raise failed
     return recipes
+
+
+def add_recipes(recipes: dict[str, Recipe], more, source: str) -> list[InputError]:
+    """Add the Recipe objects `more`, from `source` (e.g. "recipes="), to those collected, by
+    the rules of collect_recipes: each is checked (recipe_problems), and a name is defined
+    once unless ``override=True``. The problems, one InputError each."""
+    errors = []
+    for recipe in more:
+        problems = recipe_problems(recipe)
+        if problems:
+            errors.append(InputError(Where(source), f"recipe {recipe.name!r}: "
+                                                    f"{'; '.join(problems)}"))
+            continue
+        error = _add(recipes, recipe if recipe.source else _with_source(recipe, source))
+        if error is not None:
+            errors.append(error)
+    return errors
 
 
 def _add(recipes: dict[str, Recipe], recipe: Recipe) -> InputError | None:
@@ -126,6 +150,81 @@ def _only_recipes(provided) -> list[Recipe]:
         if not isinstance(item, Recipe):
             raise TypeError(f"returned a list holding {_what(item)}, not only Recipe objects")
     return list(provided)
+
+
+#: largest ingredient quantity, as in a recipe file (a literal in files.INGREDIENT_FIELDS;
+#: tests/test_plugins.py checks that both agree)
+MAX_INGREDIENT_QUANTITY = 1e9
+
+
+def recipe_problems(recipe: Recipe) -> list[str]:
+    """What is wrong with `recipe` by the rules a recipe file is read with (bakectl/files.py:
+    types, finite numbers, its ranges and limits), each as "field must be ..."; [] if nothing.
+
+    A plugin's Recipe objects get here without a file: checked now, a string or an infinite
+    number cannot reach the planner, the report's JSON or the terminal's chart."""
+    from bakectl import files
+
+    problems: list[str] = []
+
+    def text(value, label: str) -> None:
+        if not isinstance(value, str):
+            problems.append(f"{label} must be text, got {_what(value)}")
+        elif not value:
+            problems.append(f"{label} must not be empty")
+        elif (found := files._CONTROL.search(value)) is not None:
+            problems.append(f"{label} must not contain control character "
+                            f"U+{ord(found.group()):04X}")
+
+    def number(value, label: str, low: float, high: float, above: bool = False) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"{label} must be a number, got {_what(value)}")
+            return
+        try:
+            written = str(value)
+        except ValueError:  # an int too long to print
+            written = "a huge integer"
+        problem = files.range_problem(value, written, low, high, above)
+        if problem is not None:
+            problems.append(f"{label} {problem}")
+
+    def temperature(value, label: str) -> None:
+        number(value, label, files.MIN_TEMPERATURE_C, files.MAX_TEMPERATURE_C)
+
+    text(recipe.name, "name")
+    if not isinstance(recipe.ingredients, list | tuple):
+        problems.append(f"ingredients must be a list, got {_what(recipe.ingredients)}")
+    else:
+        for k, ingredient in enumerate(recipe.ingredients):
+            label = f"ingredients[{k}]"
+            if not isinstance(ingredient, Ingredient):
+                problems.append(f"{label} must be an Ingredient, got {_what(ingredient)}")
+                continue
+            text(ingredient.name, f"{label}.name")
+            number(ingredient.quantity, f"{label}.quantity", 0, MAX_INGREDIENT_QUANTITY,
+                   above=True)
+            text(ingredient.unit, f"{label}.unit")
+    number(recipe.mix_minutes, "mix_minutes", 0, files.MAX_MINUTES)
+    if not recipe.steps:
+        temperature(recipe.temperature_c, "temperature_c")
+        number(recipe.bake_minutes, "bake_minutes", 0, files.MAX_MINUTES, above=True)
+    for k, step in enumerate(recipe.steps):  # Recipe itself made sure each is a Rest or Bake
+        if isinstance(step, Rest):
+            number(step.minutes, f"steps[{k}].minutes", 0, files.MAX_MINUTES)
+            text(step.stage, f"steps[{k}].stage")
+        else:
+            temperature(step.temperature_c, f"steps[{k}].temperature_c")
+            number(step.minutes, f"steps[{k}].minutes", 0, files.MAX_MINUTES, above=True)
+    if not isinstance(recipe.override, bool):
+        problems.append(f"override must be True or False, got {_what(recipe.override)}")
+    return problems
+
+
+def bad_recipe(recipe: Recipe, problems: list[str], plugin: str) -> InputError:
+    """The one line that says plugin `plugin` gave a bad recipe, and how to do without it."""
+    return InputError(Where(f"plugin {plugin!r}"),
+                      f"recipe {recipe.name!r}: {'; '.join(problems)} (disable the plugin "
+                      f"with -p no:{plugin} or BAKECTL_DISABLE_PLUGINS={plugin})")
 
 
 def _what(value) -> str:

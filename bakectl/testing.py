@@ -48,19 +48,69 @@ def _plugin_name(pm, plugin: object) -> str:
     return unique
 
 
+#: how bakectl_bake's errors name its `orders` argument: `orders:N:1` is the N-th order
+ORDERS = "orders"
+
+
 def _orders(orders: Iterable[object]) -> list:
     """Orders from Order objects, dicts of Order's fields, or recipe names (one cake each);
-    ids default to o-1, o-2 ..."""
+    ids default to o-1, o-2 ...
+
+    Checked as an orders file is, by the orders file's own reader: they are written out as
+    one, an order a line, and read back with files.load_orders (same rules, same words; an
+    error names the order as ``orders:N``). Raises InputErrors."""
+    import dataclasses
+    import tempfile
+
+    import yaml
+
+    from bakectl.errors import InputError, InputErrors, Where
+    from bakectl.files import load_orders
     from bakectl.model import Order
 
-    result = []
+    dumper, lines = _order_dumper(), []
     for k, order in enumerate(orders, 1):
         if isinstance(order, str):
             order = {"recipe": order}
+        if isinstance(order, Order):
+            order = {field.name: getattr(order, field.name)
+                     for field in dataclasses.fields(order) if field.name != "where"}
         if isinstance(order, dict):
-            order = Order(**{"id": f"o-{k}", **order})
-        result.append(order)
-    return result
+            order = {"id": f"o-{k}", **order}
+        # As an item of a flow list: a scalar alone would be a document of its own ("5\n...").
+        lines.append(yaml.dump([order], Dumper=dumper, default_flow_style=True,
+                               width=float("inf"), sort_keys=False,
+                               allow_unicode=True).strip()[1:-1])
+    # A flow list, its first order on line 1: the file's line N is the N-th order.
+    text = "orders: [" + ",\n".join(lines) + "]\n"
+
+    def named(where: Where) -> Where:
+        return Where(ORDERS, where.line) if where.line else Where(ORDERS)
+
+    with tempfile.TemporaryDirectory(prefix="bakectl_bake-") as folder:
+        path = Path(folder) / "orders.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            loaded = load_orders(path)
+        except InputErrors as exc:
+            raise InputErrors([InputError(named(error.where), error.message)
+                               for error in exc.errors]) from None
+    return [dataclasses.replace(order, where=named(order.where)) for order in loaded]
+
+
+def _order_dumper():
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Text always double-quoted (one line, escapes kept, "2" stays text); a value YAML
+        cannot hold is written as its repr, to be refused as an orders file refuses text."""
+
+    def text(dumper, value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+    Dumper.add_representer(str, text)
+    Dumper.add_multi_representer(object, lambda dumper, value: text(dumper, repr(value)))
+    return Dumper
 
 
 @pytest.fixture
@@ -71,15 +121,18 @@ def bakectl_bake(monkeypatch):
     `orders`: Order objects, dicts of Order's fields, or recipe names (one cake each).
     `plugins`: modules, plugin objects or importable module names. `recipes`: more Recipe
     objects. `recipe_dirs`: folders of YAML recipes. `bakery`: a Bakery (else `ovens` default
-    ovens and `mixers` mixers). Orders are checked as ``bakectl bake`` checks them: an unknown
-    recipe, or one hotter than every oven, raises ``bakectl.errors.InputErrors``."""
+    ovens and `mixers` mixers). Orders are checked as ``bakectl bake`` checks an orders file
+    (a field out of range, an id given twice, an unknown recipe, one hotter than every oven):
+    a mistake raises ``bakectl.errors.InputErrors``, naming the N-th order ``orders:N``.
+    `recipes` are checked as a plugin's are, and may replace a plugin's with
+    ``override=True``."""
     from bakectl.clock import SimulatedClock
-    from bakectl.errors import InputError, InputErrors, Where
+    from bakectl.errors import InputErrors
     from bakectl.files import check_orders
     from bakectl.kitchen import bake_orders
     from bakectl.model import Bakery
     from bakectl.plugins import get_plugin_manager
-    from bakectl.recipebook import collect_recipes
+    from bakectl.recipebook import add_recipes, collect_recipes
 
     def bake(orders, *, plugins=(), recipes=(), recipe_dirs=(), ovens=3, mixers=None,
              bakery=None) -> dict:
@@ -88,11 +141,9 @@ def bakectl_bake(monkeypatch):
         for plugin in _plugin_objects(plugins):
             pm.register(plugin, name=_plugin_name(pm, plugin))
         found = collect_recipes(pm, [Path(d) for d in recipe_dirs])
-        for recipe in recipes:
-            if recipe.name in found:
-                raise InputErrors([InputError(Where("recipes="), f"recipe {recipe.name!r} is "
-                                              f"also defined in {found[recipe.name].source}")])
-            found[recipe.name] = recipe
+        errors = add_recipes(found, recipes, "recipes=")  # after every plugin's, as theirs
+        if errors:
+            raise InputErrors(errors)
         if bakery is None:
             bakery = Bakery.default(ovens)
             if mixers is not None:

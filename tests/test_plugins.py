@@ -11,22 +11,26 @@ import importlib.metadata
 import inspect
 import json
 import re
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
-from conftest import RECIPE, ROOT, run_cli
+from conftest import RECIPE, ROOT, cli_env, run_cli
 
 from bakectl import (
     Bake,
     Bakery,
     Ingredient,
+    Kitchen,
     Order,
     Recipe,
     Rest,
     SimulatedClock,
     hookimpl,
     hookspecs,
+    run_in_foreground,
 )
 from bakectl.errors import InputErrors
 from bakectl.kitchen import bake_orders
@@ -105,6 +109,39 @@ def test_hook_bakectl_commands(write, tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "hello Ada\n", "")
     listed = run_cli("-p", "hello_cmd", "--help", PYTHONPATH=str(tmp_path))
     assert re.search(r"hello\s+Say hello\.", listed.stdout)
+
+
+CLASHING_COMMANDS = (
+    "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_commands(app):\n"
+    "    @app.command()\n    def bake(anything: str = ''):\n        print('not a bake')\n"
+    "    @app.command()\n    def hello():\n        print('hello')\n")
+
+
+def clash_line(name: str) -> str:
+    return (f"bakectl: plugin '{name}' failed in bakectl_commands: command 'bake' is one of "
+            "bakectl's own: the built-in one is kept; give yours another name (disable it with "
+            f"-p no:{name} or BAKECTL_DISABLE_PLUGINS={name})\n")
+
+
+def test_a_plugin_command_named_as_a_built_in_one_is_refused(write, tmp_path):
+    write("clash.py", CLASHING_COMMANDS)
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    baked = run_cli("-p", "clash", "bake", "orders.yaml", "--simulate", "--no-progress",
+                    "--json", cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    assert (baked.returncode, baked.stderr) == (0, clash_line("clash"))
+    assert json.loads(baked.stdout)["summary"]["delivered"] == 1  # the built-in bake ran
+    hello = run_cli("-p", "clash", "hello", cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    assert (hello.returncode, hello.stdout, hello.stderr) == (0, "hello\n", clash_line("clash"))
+    # Installed, the same plugin is refused the same way when it is consulted (for a command
+    # that is not built in); for a built-in command it is not even loaded.
+    installed_on_path(tmp_path / "site", "clash", "clash_plugin", CLASHING_COMMANDS)
+    env = {"PYTHONPATH": str(tmp_path / "site"), "BAKECTL_LOAD_PLUGINS": "clash"}
+    hello = run_cli("hello", cwd=tmp_path, **env)
+    assert (hello.returncode, hello.stdout, hello.stderr) == (0, "hello\n", clash_line("clash"))
+    baked = run_cli("bake", "orders.yaml", "--simulate", "--no-progress", "--json",
+                    cwd=tmp_path, **env)
+    assert (baked.returncode, baked.stderr) == (0, "")
 
 
 def test_hook_bakectl_oven_driver():
@@ -368,6 +405,64 @@ def test_the_bake_fixture_names_a_plugin_object_by_its_class(bakectl_bake):
         f"plugin '{__name__}.Broken' failed in bakectl_cake_stage: KeyError")
 
 
+@pytest.mark.parametrize("orders, errors", [
+    ([{"id": "x", "recipe": "sponge"}, Order("x", "sponge", quantity=2)],
+     ["orders:2:1: duplicate order id 'x' (first at line 1)"]),
+    ([{"recipe": "sponge", "quantity": 0}], ["orders:1:1: quantity must be at least 1, got 0"]),
+    (["sponge", {"recipe": "sponge", "quantity": "2"}],
+     ["orders:2:1: quantity must be an integer, got '2' (quoted, so it is text)"]),
+    ([{"recipe": "sponge", "due": float("nan")}, {"recipe": "sponge", "quantty": 2}],
+     ["orders:1:1: due must be a finite number, got .nan",
+      "orders:2:1: unknown field 'quantty' (did you mean 'quantity'?)"]),
+    (["sponge", "spnge"], ["orders:2:1: unknown recipe 'spnge' (did you mean 'sponge'?)"]),
+])
+def test_the_bake_fixture_checks_orders_as_an_orders_file_is_checked(bakectl_bake, orders,
+                                                                     errors):
+    with pytest.raises(InputErrors) as caught:
+        bakectl_bake(orders, recipes=[SPONGE])
+    assert [str(error) for error in caught.value.errors] == errors
+
+
+def test_the_bake_fixture_lets_recipes_override_a_plugin_s(bakectl_bake):
+    class Plugin:
+        @hookimpl
+        def bakectl_recipes(self):
+            return [SPONGE]
+
+    quick = Recipe("sponge", (), 1, 180, 5, override=True)
+    report = bakectl_bake(["sponge"], plugins=[Plugin()], recipes=[quick])
+    assert report["makespan_minutes"] == 1 + 16 + 5  # mix, preheat to 180 °C, bake
+    with pytest.raises(InputErrors, match="recipe 'sponge' is defined twice: first in plugin "
+                                          f"{__name__}.Plugin, then by recipes="):
+        bakectl_bake(["sponge"], plugins=[Plugin()], recipes=[SPONGE])
+    with pytest.raises(InputErrors, match=r"^recipes=: recipe 'sponge': mix_minutes must be a "
+                                          "number, got str '10'$"):
+        bakectl_bake(["sponge"], recipes=[Recipe("sponge", (), "10", 180, 5)])
+
+
+@pytest.mark.parametrize("orders, error", [
+    ([Order("x", "sponge"), Order("x", "sponge", quantity=2)],
+     "order 'x': duplicate order id 'x'"),
+    ([Order("o-1", "sponge", quantity=0)], "order 'o-1': quantity must be at least 1, got 0"),
+    ([Order("o-1", "sponge", quantity="2")],
+     "order 'o-1': quantity must be an integer, got str '2'"),
+    ([Order("o-1", "sponge", quantity=100_001)],
+     "order 'o-1': quantity must be at most 100000, got 100001"),
+])
+def test_the_library_refuses_bad_orders_before_anything_starts(orders, error):
+    recorder = Recorder()
+    pm = get_plugin_manager(installed=False)
+    pm.register(recorder)
+    with pytest.raises(ValueError) as caught:
+        bake_orders(orders, {"sponge": SPONGE}, Bakery.default(1), SimulatedClock(),
+                    plugins=pm)
+    assert (str(caught.value), recorder.events) == (error, [])
+    with pytest.raises(ValueError, match=re.escape(error)):
+        kitchen = Kitchen(Bakery.default(1), SimulatedClock())
+        run_in_foreground(kitchen.run(orders, {"sponge": SPONGE}), clock=kitchen.clock)
+    assert kitchen.cakes == []
+
+
 def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
     class Broken:
         @hookimpl
@@ -378,6 +473,20 @@ def test_a_driver_hook_that_raises_stops_the_run(monkeypatch):
     pm.register(Broken(), name="ovens")
     with pytest.raises(PluginError, match="'ovens' failed in bakectl_oven_driver: OSError"):
         oven_driver(pm, SimulatedClock())
+
+
+def test_a_driver_hook_that_returns_no_driver_stops_the_run_naming_the_plugin(write, tmp_path):
+    write("gas_driver.py", "from bakectl import hookimpl\n\n@hookimpl\n"
+                           "def bakectl_oven_driver(clock):\n    return 'gas'\n")
+    write("recipes/sponge.yaml", RECIPE.format(name="sponge", mix=10, temp=180, bake=25))
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: sponge}\n")
+    result = run_cli("-p", "gas_driver", "bake", "orders.yaml", "--simulate", cwd=tmp_path,
+                     PYTHONPATH=str(tmp_path))
+    # Before any cake starts: no cake is shown failing with an AttributeError.
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        "bakectl: plugin 'gas_driver' failed in bakectl_oven_driver: TypeError: returned str "
+        "'gas', not an oven driver (it has no set_temperature() or bake()) (disable it with "
+        "-p no:gas_driver or BAKECTL_DISABLE_PLUGINS=gas_driver)\n"))
 
 
 def test_progress_is_a_plugin_that_can_be_blocked(write, tmp_path):
@@ -436,6 +545,12 @@ MISFITS = {
     "a misspelt hook name": (
         "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_recipe():\n    return []\n",
         "unknown hook bakectl_recipe (did you mean bakectl_recipes?)"),
+    # pluggy would call it and drop the coroutine unawaited: the hook would never run.
+    "an async def hook": (
+        "from bakectl import hookimpl\n\n@hookimpl\nasync def bakectl_order_delivered(order):"
+        "\n    pass\n",
+        "bakectl_order_delivered is an async def: hooks are called synchronously; make it a "
+        "plain def (hand slow work to a thread)"),
 }
 
 
@@ -482,6 +597,112 @@ def test_a_recipes_hook_that_returns_no_recipes_is_one_line_naming_it(write, tmp
     assert (baked.returncode, baked.stderr) == (0, line)
 
 
+BAD_RECIPES = '''\
+from bakectl import Ingredient, Recipe, hookimpl
+
+
+@hookimpl
+def bakectl_recipes():
+    return [Recipe("strmix", (), "10", 100, 1),
+            Recipe("infbake", (), 1, 100, float("inf")),
+            Recipe("nanmix", (), float("nan"), 100, 1),
+            Recipe("cold", (Ingredient("flour", 0, "g"),), -1, -500, 10),
+            Recipe("fine", (), 1, 100, 1)]
+'''
+
+GOOD_RECIPES = (
+    "from bakectl import Recipe, hookimpl\n\n@hookimpl\ndef bakectl_recipes():\n"
+    "    return [Recipe('good', (), 5, 180, 20)]\n")
+
+
+def test_a_plugin_s_bad_recipes_are_refused_as_bad_recipe_files_are(write, tmp_path):
+    write("bad_recipes.py", BAD_RECIPES)
+    write("good_recipes.py", GOOD_RECIPES)
+    write("orders.yaml", "orders:\n  - {id: o-1, recipe: good}\n")
+    lines = [f"plugin 'bad_recipes': recipe {problem} (disable the plugin with -p no:bad_recipes "
+             "or BAKECTL_DISABLE_PLUGINS=bad_recipes)\n" for problem in (
+                 "'strmix': mix_minutes must be a number, got str '10'",
+                 "'infbake': bake_minutes must be a finite number, got inf",
+                 "'nanmix': mix_minutes must be a finite number, got nan",
+                 "'cold': ingredients[0].quantity must be more than 0, got 0; mix_minutes must "
+                 "be at least 0, got -1; temperature_c must be at least -273.15, got -500")]
+    runs = {" ".join(args): run_cli("-p", "good_recipes", "-p", "bad_recipes", *args,
+                                    cwd=tmp_path, PYTHONPATH=str(tmp_path))
+            for args in (["recipes", "--json"], ["validate", "orders.yaml"],
+                         ["plan", "orders.yaml", "--json"],
+                         ["bake", "orders.yaml", "--simulate", "--no-progress"])}
+    for args, result in runs.items():
+        # Exit 2 and one line per bad recipe, as for bad recipe files; no traceback, no JSON
+        # with Infinity in it.
+        assert (result.returncode, result.stderr) == (2, "".join(lines)), args
+    # The good recipes, the other plugin's and the bad plugin's own, are still listed.
+    assert [r["name"] for r in json.loads(runs["recipes --json"].stdout)] == ["fine", "good"]
+    assert runs["plan orders.yaml --json"].stdout == ""
+
+
+#: a recipe field out of its range: (recipe file text, the same recipe as a Recipe, the words)
+OUT_OF_RANGE = [
+    ("mix_minutes: -1\noven: {temperature_c: 180, bake_minutes: 25}",
+     Recipe("r", (), -1, 180, 25), "mix_minutes must be at least 0, got -1"),
+    ("mix_minutes: 20000000\noven: {temperature_c: 180, bake_minutes: 25}",
+     Recipe("r", (), 20_000_000, 180, 25), "mix_minutes must be at most 10000000, got 20000000"),
+    ("mix_minutes: 1\noven: {temperature_c: 2001, bake_minutes: 25}",
+     Recipe("r", (), 1, 2001, 25), "temperature_c must be at most 2000, got 2001"),
+    ("mix_minutes: 1\noven: {temperature_c: 180, bake_minutes: 20000000}",
+     Recipe("r", (), 1, 180, 20_000_000), "bake_minutes must be at most 10000000, got 20000000"),
+    ("mix_minutes: 1\nsteps: [bake: {temperature_c: -300, minutes: 5}]",
+     Recipe("r", (), 1, steps=(Bake(-300, 5),)),
+     "temperature_c must be at least -273.15, got -300"),
+]
+
+
+@pytest.mark.parametrize("ingredient, words", [
+    (2_000_000_000, "quantity must be at most 1e+09, got 2000000000"),
+    (1_000_000_000, None),
+])
+def test_a_plugin_s_ingredients_have_the_limits_of_a_recipe_file(tmp_path, ingredient, words):
+    text = (f"name: r\ningredients: [{{name: flour, quantity: {ingredient}, unit: g}}]\n"
+            "mix_minutes: 1\noven: {temperature_c: 180, bake_minutes: 25}\n")
+    recipe = Recipe("r", (Ingredient("flour", ingredient, "g"),), 1, 180, 25)
+    assert _refusal(text, recipe, tmp_path, words) == words
+
+
+@pytest.mark.parametrize("text, recipe, words", OUT_OF_RANGE)
+def test_a_plugin_s_recipe_is_held_to_the_rules_of_a_recipe_file(tmp_path, text, recipe, words):
+    assert _refusal(f"name: r\ningredients: []\n{text}\n", recipe, tmp_path, words) == words
+
+
+def _refusal(text: str, recipe: Recipe, tmp_path, words: str | None) -> str | None:
+    """`words` if both the recipe file `text` and the plugin's `recipe` are refused with
+    them; None if both are accepted; fails the test if the two disagree."""
+    from bakectl.files import load_recipe
+
+    (tmp_path / "r.yaml").write_text(text)
+    try:
+        load_recipe(tmp_path / "r.yaml")
+        from_file = None
+    except InputErrors as exc:
+        [from_file] = [error.message for error in exc.errors]
+
+    class Plugin:
+        @hookimpl
+        def bakectl_recipes(self):
+            return [recipe]
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(Plugin(), name="python")
+    try:
+        collect_recipes(pm, [])
+        from_plugin = None
+    except InputErrors as exc:
+        [from_plugin] = [error.message for error in exc.errors]
+    if words is None:
+        assert (from_file, from_plugin) == (None, None)
+        return None
+    assert words in from_file and words in from_plugin, (from_file, from_plugin)
+    return words
+
+
 def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_path):
     # Asked for by name: going on without it would run something else than was asked.
     write("broken_plugin.py", "import numpy_that_is_not_there\n")
@@ -498,6 +719,19 @@ def test_a_p_module_that_cannot_be_imported_is_one_line_and_exit_2(write, tmp_pa
         "No module named 'no_such_module'\n"))
 
 
+def test_the_console_script_finds_a_p_module_in_the_current_directory(write, tmp_path):
+    # `python -m bakectl` has the current directory on sys.path; the installed script does not.
+    script = Path(sys.executable).with_name("bakectl")
+    if not script.exists():
+        pytest.skip("bakectl is not installed as a console script in this environment")
+    write("mymodule.py", "from bakectl import hookimpl\n\n@hookimpl\ndef bakectl_commands(app):"
+                         "\n    @app.command()\n    def hi():\n        print('hi from here')\n")
+    result = subprocess.run([str(script), "-p", "mymodule", "hi"], cwd=tmp_path,
+                            env=cli_env(PYTHONPATH=""), capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi from here\n", "")
+
+
 def test_plugins_command_lists_builtins_with_their_hooks():
     result = run_cli("plugins", "--json")
     assert result.returncode == 0, result.stderr
@@ -512,10 +746,6 @@ def test_help_and_version_import_no_plugin_machinery():
     code = ("import sys\nfrom bakectl import cli\nfor argv in (['--help'], ['--version']):\n"
             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
             "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
-    import subprocess
-
-    from conftest import cli_env
-
     result = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True,
                             text=True, timeout=60)
     modules = set(result.stderr.split())

@@ -1,12 +1,14 @@
 """bakectl-delivery-notes: a delivery note for every order bakectl delivers.
 
-``BAKECTL_DELIVERY_NOTES_DIR=DIR`` writes ``DIR/<order id>.txt``; ``BAKECTL_DELIVERY_WEBHOOK=URL``
-POSTs the note as JSON. Hooks are called on the kitchen's event loop and must not block, so
-notes are handed to a worker thread; the run's end waits for them and reports any that failed.
+``BAKECTL_DELIVERY_NOTES_DIR=DIR`` writes ``DIR/<order id>.txt`` (see `file_name`);
+``BAKECTL_DELIVERY_WEBHOOK=URL`` POSTs the note as JSON. Hooks are called on the kitchen's
+event loop and must not block, so notes are handed to a worker thread; the run's end waits for
+them and reports any that failed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -45,6 +47,20 @@ def note_text(data: dict) -> str:
             f"ready: minute {data['done_minutes']:g} of the run ({due})\n")
 
 
+def file_name(order_id: str) -> str:
+    """The note's file name: the order id, when it is a safe one (ASCII lowercase letters,
+    digits, ``_.-``, at most 100 characters); else a readable slug of it and ``~`` and a short
+    hash of the exact id, so that two ids never share a file (``a/b`` and ``a b`` would both
+    be ``a_b``; ``A`` and ``a``, or two spellings of ``é``, are one file where names ignore
+    case or normalise Unicode)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", order_id)[:100]
+    if slug == order_id and order_id == order_id.lower():
+        return f"{order_id}.txt"
+    # "~" is never in a slug: a name with a hash cannot be another order's plain id.
+    digest = hashlib.sha256(order_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}~{digest}.txt"
+
+
 class DeliveryNotes:
     """Writes and posts notes on a worker thread; `finish()` waits for them."""
 
@@ -80,8 +96,7 @@ class DeliveryNotes:
 
     def _write(self, data: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^\w.-]", "_", data["order"]) + ".txt"
-        (self.folder / name).write_text(note_text(data), encoding="utf-8")
+        (self.folder / file_name(data["order"])).write_text(note_text(data), encoding="utf-8")
 
     def _post(self, data: dict) -> None:
         request = urllib.request.Request(

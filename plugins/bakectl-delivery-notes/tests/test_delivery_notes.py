@@ -53,11 +53,26 @@ def test_a_note_file_per_delivered_order(bakectl_bake, tmp_path, monkeypatch):
     report = bakectl_bake(ORDERS, plugins=[bakectl_delivery_notes], recipes=[SPONGE, SCONES])
     assert report["summary"]["delivered"] == 2
     notes = sorted(p.name for p in (tmp_path / "notes").iterdir())
-    assert notes == ["o-1.txt", "o_2.txt"]  # an id is made safe as a file name
+    # An id is made safe as a file name, with a hash of it to keep it unique.
+    assert notes == ["o-1.txt", "o_2~7761648c65.txt"]
     assert (tmp_path / "notes" / "o-1.txt").read_text() == (
         "Delivery note: order o-1\ncustomer: Alice\ncakes: 2 × sponge\n"
         "ready: minute 51 of the run (due: minute 60, on time)\n")
-    assert "due: minute 10, late" in (tmp_path / "notes" / "o_2.txt").read_text()
+    assert "due: minute 10, late" in (tmp_path / "notes" / "o_2~7761648c65.txt").read_text()
+
+
+def test_ids_that_differ_only_in_punctuation_get_a_note_each(bakectl_bake, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("BAKECTL_DELIVERY_NOTES_DIR", str(tmp_path))
+    ids = ["a/b", "a b", "a_b", "A_B"]
+    report = bakectl_bake([{"id": order_id, "recipe": "sponge"} for order_id in ids],
+                          plugins=[bakectl_delivery_notes], recipes=[SPONGE])
+    assert report["summary"]["delivered"] == 4
+    written = {p.read_text().splitlines()[0]: p.name for p in tmp_path.iterdir()}
+    assert written == {"Delivery note: order a/b": "a_b~c14cddc033.txt",
+                       "Delivery note: order a b": "a_b~c8687a08aa.txt",
+                       "Delivery note: order a_b": "a_b.txt",  # a safe id is its own name
+                       "Delivery note: order A_B": "A_B~6c1908f93f.txt"}
 
 
 def test_notes_are_posted_to_the_webhook(bakectl_bake, webhook, monkeypatch):
