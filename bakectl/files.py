@@ -89,6 +89,8 @@ MAX_TEMPERATURE_C = 2_000
 #: set-up then stays under MAX_MINUTES (`preheat_c_per_min: 1e-300` made 1e302-minute days)
 MIN_RATE_C_PER_MIN = 0.001
 MAX_PRIORITY = 1_000_000_000
+#: largest quantity of one ingredient in a recipe
+MAX_INGREDIENT_QUANTITY = 1e9
 #: largest recipe or bakery file: they are read whole (orders files are streamed)
 MAX_SMALL_FILE_BYTES = 10 * 1024 * 1024
 
@@ -957,7 +959,7 @@ ORDER_FIELDS: dict[str, Field] = {
 
 INGREDIENT_FIELDS: dict[str, Field] = {
     "name": Field(_NAME, required=True),
-    "quantity": Field(_number(0, 1e9, above=True), required=True),
+    "quantity": Field(_number(0, MAX_INGREDIENT_QUANTITY, above=True), required=True),
     "unit": Field(_NAME, required=True),
 }
 

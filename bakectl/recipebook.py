@@ -152,11 +152,6 @@ def _only_recipes(provided) -> list[Recipe]:
     return list(provided)
 
 
-#: largest ingredient quantity, as in a recipe file (a literal in files.INGREDIENT_FIELDS;
-#: tests/test_plugins.py checks that both agree)
-MAX_INGREDIENT_QUANTITY = 1e9
-
-
 def recipe_problems(recipe: Recipe) -> list[str]:
     """What is wrong with `recipe` by the rules a recipe file is read with (bakectl/files.py:
     types, finite numbers, its ranges and limits), each as "field must be ..."; [] if nothing.
@@ -201,7 +196,7 @@ def recipe_problems(recipe: Recipe) -> list[str]:
                 problems.append(f"{label} must be an Ingredient, got {_what(ingredient)}")
                 continue
             text(ingredient.name, f"{label}.name")
-            number(ingredient.quantity, f"{label}.quantity", 0, MAX_INGREDIENT_QUANTITY,
+            number(ingredient.quantity, f"{label}.quantity", 0, files.MAX_INGREDIENT_QUANTITY,
                    above=True)
             text(ingredient.unit, f"{label}.unit")
     number(recipe.mix_minutes, "mix_minutes", 0, files.MAX_MINUTES)
