@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -241,6 +243,23 @@ def test_malformed_and_oversized_bodies_and_unknown_routes_get_problems(server):
         no_traceback(response)
 
 
+def test_an_order_still_in_the_kitchen_past_its_due_time_is_late(server):
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    assert post(server, {"id": "late-1", "recipe": "slow_mix", "due": an_hour_ago}) \
+        .status_code == 201
+    assert post(server, {"id": "late-2", "recipe": "slow_mix", "due": 10**6}).status_code == 201
+    assert server.wait_for("late-1", "mixing")["late"] is True
+    assert server.wait_for("late-2", "mixing")["late"] is False
+    listed = {o["id"]: o["late"] for o in server.client.get(
+        "/orders", params={"status": "mixing", "limit": 500}).json()["items"]}
+    assert listed["late-1"] is True and listed["late-2"] is False
+    shown = run_cli("status", "late-1", "--server", server.url)
+    assert shown.returncode == 0 and "(late)" in shown.stdout.splitlines()[0]
+    for order_id in ("late-1", "late-2"):  # a cancelled order will never be late
+        cancelled = server.client.delete(f"/orders/{order_id}")
+        assert cancelled.status_code == 200 and cancelled.json()["late"] is False
+
+
 # -- cancel -----------------------------------------------------------------------------------
 
 
@@ -250,18 +269,40 @@ def test_cancel_stops_an_order_that_has_not_reached_an_oven(server):
     server.wait_for("cancel-1", "mixing")
     response = server.client.delete("/orders/cancel-1")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    assert server.client.get("/orders/cancel-1").json()["status"] == "cancelled"
+    # its cakes were stopped: none of them looks as if it were still being mixed
+    assert [c["stage"] for c in response.json()["cakes"]] == ["cancelled", "cancelled"]
+    after = server.client.get("/orders/cancel-1").json()
+    assert after["status"] == "cancelled" and after["late"] is False
+    assert [c["stage"] for c in after["cakes"]] == ["cancelled", "cancelled"]
     again = server.client.delete("/orders/cancel-1")  # DELETE is idempotent
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
     cancelled = server.client.get("/orders", params={"status": "cancelled"}).json()["items"]
     assert "cancel-1" in [o["id"] for o in cancelled]
 
 
+def test_cancel_stops_an_order_whose_cake_rests_without_an_oven(server):
+    # A proofing cake holds no oven (nor a mixer): the order can still be cancelled.
+    assert post(server, {"id": "proof-1", "recipe": "proofs"}).status_code == 201
+    deadline = time.monotonic() + 20
+    while server.client.get("/orders/proof-1").json()["cakes"][0]["stage"] != "proofing":
+        assert time.monotonic() < deadline, "the cake never started proofing"
+        time.sleep(0.02)
+    response = server.client.delete("/orders/proof-1")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert [c["stage"] for c in response.json()["cakes"]] == ["cancelled"]
+    assert server.client.get("/orders/proof-1").json()["status"] == "cancelled"
+
+
 def test_cancel_is_refused_once_a_cake_is_in_the_oven_or_the_order_is_done(server):
     assert post(server, {"id": "cancel-2", "recipe": "long_bake"}).status_code == 201
     server.wait_for("cancel-2", "baking")
     refused = server.client.delete("/orders/cancel-2")
-    assert refused.status_code == 409 and "oven" in refused.json()["detail"]
+    oven = server.client.get("/orders/cancel-2").json()["cakes"][0]["oven"]
+    # the answer says which cake holds which oven
+    assert refused.status_code == 409 and re.fullmatch(
+        rf"order 'cancel-2' cannot be cancelled: cake 1 is (preheating|baking) in {oven} "
+        r"\(a cake is not taken out of an oven half-baked\)", refused.json()["detail"])
     assert post(server, {"id": "cancel-3", "recipe": "quick"}).status_code == 201
     server.wait_for("cancel-3", "delivered")
     assert server.client.delete("/orders/cancel-3").status_code == 409

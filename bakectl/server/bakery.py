@@ -148,7 +148,10 @@ class BakeryService:
         for order_id in list(self.live):
             self.kitchen.cancel_order(order_id)
         deadline = time.monotonic() + grace
-        while self.live and any(lv.status == "baking" for lv in self.live.values()):
+        # An order cancelled just now may say "baking" (a cake of it is baked already): only
+        # orders with a cake still in an oven are worth waiting for.
+        while self.live and any(lv.status == "baking" and lv.record.status != "cancelled"
+                                for lv in self.live.values()):
             left = deadline - time.monotonic()
             if left <= 0 or self._hurry:
                 log(f"not waiting any longer: {len(self.live)} unfinished orders start "
@@ -220,10 +223,20 @@ class BakeryService:
         if live.status == "cancelled":  # a cancel is being stored already
             return self.order_json(live)
         if not self.kitchen.cancel_order(order_id):
-            raise Conflict(f"order {order_id!r} is {live.status}: a cake is in the oven")
+            raise Conflict(self._why_not_cancelled(live))
         self._set(live, "cancelled")
         await self._store_final(live, "cancelled")
         return self.describe(order_id)
+
+    @staticmethod
+    def _why_not_cancelled(live: Live) -> str:
+        order_id = live.row["id"]
+        if live.record.status is not None:  # finished, its final status being stored
+            return f"order {order_id!r} is {live.record.status}: too late to cancel"
+        in_oven = [f"cake {c.index} is {c.stage} in {c.oven}" for c in live.record.cakes
+                   if c.stage in _IN_OVEN]
+        return (f"order {order_id!r} cannot be cancelled: {', '.join(in_oven)} (a cake is "
+                f"not taken out of an oven half-baked)")
 
     # -- what the kitchen tells us (this service is the kitchen's only plugin) ----------------
 
@@ -287,7 +300,8 @@ class BakeryService:
                         "cakes": len(record.cakes), "ready_at": finished_at}
         try:
             await self.store.finish(order_id, status, finished_at,
-                                    [self._cake_json(c) for c in record.cakes], delivery)
+                                    [self._cake_json(c, status) for c in record.cakes],
+                                    delivery)
         except Exception as exc:  # not stored: it stays unfinished and starts again next time
             log(f"could not store order {order_id} as {status}: {exc}")
             return
@@ -324,8 +338,13 @@ class BakeryService:
         return {"id": row["id"], "status": live.status, "recipe": row["recipe"],
                 "quantity": row["quantity"], "customer": row["customer"]}
 
-    def _cake_json(self, cake) -> dict:
-        return {"index": cake.index, "recipe": cake.recipe, "stage": cake.stage,
+    def _cake_json(self, cake, order_status: str | None = None) -> dict:
+        # A cancelled cake keeps the stage it was stopped in: show that it stopped, not a
+        # stage that looks alive. Cakes baked before the cancel stay baked.
+        stage = cake.stage
+        if order_status == "cancelled" and cake.status is None:
+            stage = "cancelled"
+        return {"index": cake.index, "recipe": cake.recipe, "stage": stage,
                 "oven": cake.oven,
                 "temperature_c": cake.temperature_c, "mix_start": self.iso(cake.mix_start),
                 "mix_end": self.iso(cake.mix_end), "bake_start": self.iso(cake.bake_start),
@@ -341,10 +360,14 @@ class BakeryService:
         return stored_order_json(row)
 
     def order_json(self, live: Live) -> dict:
+        due = live.record.order.due
         return {**accepted(live.row), "status": live.status,
-                "cakes": [self._cake_json(c) for c in live.record.cakes],
+                "cakes": [self._cake_json(c, live.status) for c in live.record.cakes],
                 "eta": self.iso(self.eta_minutes(live)) if live.status != "cancelled" else None,
-                "finished_at": None, "late": False}
+                "finished_at": None,
+                # Still in the kitchen past its due time: late already, whenever it comes out.
+                "late": (live.status in ("queued", "mixing", "baking") and due is not None
+                         and self.clock.now() > due)}
 
     def list_orders(self, status: str | None, after: int, limit: int) -> tuple[list, int | None]:
         """A page of orders in arrival order (live ones as they are now), and the cursor of
