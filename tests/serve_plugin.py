@@ -49,3 +49,16 @@ def bakectl_order_delivered(order):
     if path:
         with open(path, "a", encoding="utf-8") as file:
             file.write(order.order.id + "\n")
+    path = os.environ.get("BAKECTL_TEST_DELIVERY_RECORDS")
+    if path:
+        o = order.order
+        record = {"id": o.id, "recipe": o.recipe, "quantity": o.quantity, "due": o.due,
+                  "customer": o.customer, "priority": o.priority, "status": order.status,
+                  "done_minutes": order.done_minutes, "late": order.late,
+                  "cakes": [{"index": c.index, "recipe": c.recipe, "stage": c.stage,
+                             "status": c.status, "oven": c.oven,
+                             "temperature_c": c.temperature_c, "mix_start": c.mix_start,
+                             "mix_end": c.mix_end, "bake_start": c.bake_start,
+                             "bake_end": c.bake_end} for c in order.cakes]}
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")

@@ -768,6 +768,58 @@ def test_after_kill_9_every_acknowledged_order_is_delivered_exactly_once(tmp_pat
     assert set(second.deliveries.read_text().split()) == set(acknowledged)
 
 
+def test_a_delivery_whose_hook_a_crash_missed_is_told_in_full_on_restart(tmp_path):
+    # The hook gets what docs/plugins.md promises (due, done time, late, cakes) however the
+    # server stopped: here rebuilt from the store, after a crash between commit and hook.
+    db, heard = tmp_path / "bakery.db", tmp_path / "heard.jsonl"
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    orders = [{"id": "n-on-time", "recipe": "sponge", "quantity": 2, "due": 10**5,
+               "customer": "Ada"},
+              {"id": "n-late", "recipe": "quick", "due": an_hour_ago, "priority": 3}]
+
+    def hook_calls() -> dict:
+        calls = [json.loads(line) for line in heard.read_text().splitlines()]
+        assert len(calls) == len({c["id"] for c in calls}), calls  # once each
+        return {c["id"]: c for c in calls}
+
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as first:
+        for order in orders:
+            assert post(first, order).status_code == 201
+        stored = {o["id"]: first.wait_for(o["id"], "delivered") for o in orders}
+    live = hook_calls()
+    with sqlite3.connect(db) as conn:  # a crash between the commit and the hook
+        assert conn.execute("UPDATE deliveries SET notified = 0").rowcount == 2
+    conn.close()
+    heard.unlink()
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as second:
+        assert second.client.get("/deliveries").status_code == 200
+    again = hook_calls()
+    assert set(again) == {"n-on-time", "n-late"}
+    for order_id, call in again.items():
+        order, before = stored[order_id], live[order_id]
+        same = ("recipe", "quantity", "customer", "priority", "status", "late")
+        assert {k: call[k] for k in same} == {k: before[k] for k in same}
+        assert call["late"] is (order_id == "n-late")
+        # Times are minutes of the restarted server's clock: the spans between them are
+        # the stored ones (and the first run's, to the millisecond the store keeps).
+        assert call["done_minutes"] - call["due"] == pytest.approx(
+            minutes_between(order["due_at"], order["finished_at"]), abs=1e-3)
+        assert call["done_minutes"] - call["due"] == pytest.approx(
+            before["done_minutes"] - before["due"], abs=0.2)
+        assert call["done_minutes"] == pytest.approx(max(c["bake_end"] for c in call["cakes"]))
+        assert [(c["index"], c["recipe"], c["stage"], c["status"], c["oven"],
+                 c["temperature_c"]) for c in call["cakes"]] == [
+            (c["index"], c["recipe"], "baked", "baked", c["oven"], c["temperature_c"])
+            for c in order["cakes"]]
+        for cake in call["cakes"]:
+            assert cake["mix_start"] <= cake["mix_end"] <= cake["bake_start"] < cake["bake_end"]
+    # Told now, and stored as told: a third start tells nobody again.
+    heard.unlink()
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as third:
+        assert third.client.get("/healthz").status_code == 200
+    assert not heard.exists()
+
+
 def test_a_second_server_on_the_same_database_is_refused(tmp_path):
     db = tmp_path / "bakery.db"
     with Server(tmp_path, *SPEED, db=db) as first:

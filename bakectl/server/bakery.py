@@ -124,7 +124,7 @@ class BakeryService:
                 for row in self.store.unfinished():  # each starts again from the beginning
                     self._start(row)
                 for delivery in self.store.unnotified():  # stored, but the hook was not called
-                    self._tell_delivered(self._record_from_store(delivery["order_id"]))
+                    self._tell_delivered(self._record_from_store(delivery))
                 self._call("bakectl_run_started", kitchen=self.kitchen)
                 self.accepting = True
                 yield self
@@ -202,7 +202,7 @@ class BakeryService:
     def _start(self, row: dict, due: float | None = None) -> None:
         """Hand a stored order to the kitchen; `due`: its due minute, if known already."""
         if due is None and row["due_at"] is not None:
-            due = self.minute(dt.datetime.fromisoformat(row["due_at"]).timestamp())
+            due = self._minute_of(row["due_at"])
         order = Order(row["id"], row["recipe"], row["quantity"], due, row["customer"],
                       row["priority"])
         record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
@@ -319,17 +319,33 @@ class BakeryService:
         self._call("bakectl_order_delivered", order=record)
         self.store.mark_notified(record.order.id)
 
-    def _record_from_store(self, order_id: str):
-        """An OrderRecord for a delivery stored before a crash (its cake times are gone)."""
+    def _record_from_store(self, delivery: dict):
+        """The OrderRecord of a delivery stored before a crash, rebuilt from the store (what
+        the hook gets must not depend on when the server stopped): the order, its cakes as
+        stored, done and due times. Times are minutes of this run's clock, as the kitchen's
+        are: before its start they are negative, and `late` compares them as it always does."""
+        import json
+
         from bakectl.report import CakeRecord, OrderRecord
 
-        row = self.store.get(order_id)
-        order = Order(row["id"], row["recipe"], row["quantity"], None, row["customer"],
-                      row["priority"])
-        record = OrderRecord(order, status="delivered", finished=row["quantity"])
-        record.cakes = [CakeRecord(order_id, row["recipe"], k, stage="baked", status="baked")
-                        for k in range(1, row["quantity"] + 1)]
+        row = self.store.get(delivery["order_id"])
+        order = Order(row["id"], row["recipe"], row["quantity"], self._minute_of(row["due_at"]),
+                      row["customer"], row["priority"])
+        record = OrderRecord(order, status="delivered", finished=delivery["cakes"],
+                             done_minutes=self._minute_of(delivery["ready_at"]))
+        for stored in json.loads(row["cakes"]) if row["cakes"] else []:
+            cake = CakeRecord(row["id"], stored["recipe"], stored["index"], stage="baked",
+                              status="baked", oven=stored["oven"],
+                              temperature_c=stored["temperature_c"], due=order.due,
+                              priority=order.priority)
+            for name in ("mix_start", "mix_end", "bake_start", "bake_end"):
+                setattr(cake, name, self._minute_of(stored[name]))
+            record.cakes.append(cake)
         return record
+
+    def _minute_of(self, iso: str | None) -> float | None:
+        """The minute of this run's clock that an ISO time of the store is."""
+        return None if iso is None else self.minute(dt.datetime.fromisoformat(iso).timestamp())
 
     # -- what the API shows -------------------------------------------------------------------
 
