@@ -447,6 +447,30 @@ def test_with_a_token_every_write_needs_it(tmp_path, write):
         assert accepted.returncode == 0 and accepted.stdout.split() == ["auth-2"]
 
 
+@pytest.mark.parametrize("token", ["é", "two words", "tab\there"])
+def test_a_token_no_http_client_can_send_is_refused_in_one_line(server, tmp_path, write, token):
+    expected = ("--token (or BAKECTL_TOKEN): a token must be visible ASCII characters "
+                "(letters, digits, punctuation; no spaces, accents or control characters): it "
+                "is sent in an HTTP header")
+    db = tmp_path / "never.db"
+    for result in (serve_refused(tmp_path, "--db", str(db), "--token", token),
+                   run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--port", "0",
+                           "--db", str(db), cwd=tmp_path, timeout=30,
+                           PYTHONPATH=str(ROOT / "tests"), BAKECTL_TOKEN=token)):
+        assert (result.returncode, one_line(result)) == (2, f"bakectl: {expected}")
+    assert not db.exists()  # refused before anything was created
+    orders = write("orders.yaml", "orders:\n  - {id: tok-1, recipe: quick}\n")
+    for result in (run_cli("submit", str(orders), "--server", server.url, "--token", token),
+                   run_cli("submit", str(orders), "--server", server.url, BAKECTL_TOKEN=token)):
+        assert (result.returncode, one_line(result)) == (2, f"bakectl: {expected}")
+    assert server.client.get("/orders/tok-1").status_code == 404  # nothing was posted
+    # Reads need no token: one in the environment changes nothing for them.
+    order_id = f"tok-{token.encode().hex()}"
+    assert post(server, {"id": order_id, "recipe": "quick"}).status_code == 201
+    shown = run_cli("status", order_id, "--server", server.url, BAKECTL_TOKEN=token)
+    assert shown.returncode == 0 and shown.stdout.startswith(f"{order_id}: "), shown.stderr
+
+
 def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
     result = serve_refused(tmp_path, "--host", "0.0.0.0", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 2 and "without a token" in one_line(result)
