@@ -337,14 +337,15 @@ class Kitchen:
     def cancel_order(self, order_id: str, *, in_oven: bool = False) -> bool:
         """Stop every cake of an unfinished order; True if it was stopped.
 
-        An order with a cake in an oven is not stopped (False) unless `in_oven` is true (a
-        shutdown): a cake is not taken out half-baked. Mixers and ovens go back to the kitchen
-        as the cancelled cakes leave their ``async with`` blocks."""
+        An order with a cake in an oven (preheating or baking) is not stopped (False) unless
+        `in_oven` is true (a shutdown): a cake is not taken out half-baked. Every other stage
+        holds no oven, and is stopped: queued, mixing, waiting, a recipe's rests (proofing...),
+        retrying. Mixers and ovens go back to the kitchen as the cancelled cakes leave their
+        ``async with`` blocks."""
         record = self._orders_by_id.get(order_id)
         if record is None or record.status is not None:
             return False
-        if not in_oven and any(c.stage not in ("queued", "mixing", "waiting")
-                               for c in record.cakes):
+        if not in_oven and any(c.stage in ("preheating", "baking") for c in record.cakes):
             return False
         for cake in record.cakes:
             task = self._tasks.get(cake)

@@ -1,13 +1,15 @@
 """A plugin for the server tests: recipes fast and slow, an oven driver that burns one of
-them (a failed order), and a delivery hook that writes down every delivery it hears of (to the
-file named by BAKECTL_TEST_DELIVERIES)."""
+them (a failed order), and a delivery hook that writes down every delivery it hears of: its id
+to the file named by BAKECTL_TEST_DELIVERIES, and everything it was given, as a JSON line, to
+the one named by BAKECTL_TEST_DELIVERY_RECORDS."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from bakectl.hookspecs import hookimpl
-from bakectl.model import Ingredient, Recipe
+from bakectl.model import Bake, Ingredient, Recipe, Rest
 from bakectl.ovens import ClockDriver
 
 _INGREDIENTS = (Ingredient("flour", 200, "g"), Ingredient("eggs", 4, "pcs"))
@@ -22,6 +24,8 @@ def bakectl_recipes(recipe_dirs):
         Recipe("long_bake", _INGREDIENTS, 0, 20, 10**7),   # straight into the oven, for ever
         Recipe("volcano", _INGREDIENTS, 1, 900, 10),       # hotter than any oven
         Recipe("burnt", _INGREDIENTS, 1, 20, 2),           # its bake fails: see below
+        # proofs for ever before its bake: a cake that holds no oven, and is not mixing
+        Recipe("proofs", _INGREDIENTS, 1, steps=(Rest(10**7, "proofing"), Bake(20, 2))),
     ]
 
 
@@ -45,3 +49,16 @@ def bakectl_order_delivered(order):
     if path:
         with open(path, "a", encoding="utf-8") as file:
             file.write(order.order.id + "\n")
+    path = os.environ.get("BAKECTL_TEST_DELIVERY_RECORDS")
+    if path:
+        o = order.order
+        record = {"id": o.id, "recipe": o.recipe, "quantity": o.quantity, "due": o.due,
+                  "customer": o.customer, "priority": o.priority, "status": order.status,
+                  "done_minutes": order.done_minutes, "late": order.late,
+                  "cakes": [{"index": c.index, "recipe": c.recipe, "stage": c.stage,
+                             "status": c.status, "oven": c.oven,
+                             "temperature_c": c.temperature_c, "mix_start": c.mix_start,
+                             "mix_end": c.mix_end, "bake_start": c.bake_start,
+                             "bake_end": c.bake_end} for c in order.cakes]}
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(record) + "\n")

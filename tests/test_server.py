@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -241,6 +243,23 @@ def test_malformed_and_oversized_bodies_and_unknown_routes_get_problems(server):
         no_traceback(response)
 
 
+def test_an_order_still_in_the_kitchen_past_its_due_time_is_late(server):
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    assert post(server, {"id": "late-1", "recipe": "slow_mix", "due": an_hour_ago}) \
+        .status_code == 201
+    assert post(server, {"id": "late-2", "recipe": "slow_mix", "due": 10**6}).status_code == 201
+    assert server.wait_for("late-1", "mixing")["late"] is True
+    assert server.wait_for("late-2", "mixing")["late"] is False
+    listed = {o["id"]: o["late"] for o in server.client.get(
+        "/orders", params={"status": "mixing", "limit": 500}).json()["items"]}
+    assert listed["late-1"] is True and listed["late-2"] is False
+    shown = run_cli("status", "late-1", "--server", server.url)
+    assert shown.returncode == 0 and "(late)" in shown.stdout.splitlines()[0]
+    for order_id in ("late-1", "late-2"):  # a cancelled order will never be late
+        cancelled = server.client.delete(f"/orders/{order_id}")
+        assert cancelled.status_code == 200 and cancelled.json()["late"] is False
+
+
 # -- cancel -----------------------------------------------------------------------------------
 
 
@@ -250,18 +269,40 @@ def test_cancel_stops_an_order_that_has_not_reached_an_oven(server):
     server.wait_for("cancel-1", "mixing")
     response = server.client.delete("/orders/cancel-1")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    assert server.client.get("/orders/cancel-1").json()["status"] == "cancelled"
+    # its cakes were stopped: none of them looks as if it were still being mixed
+    assert [c["stage"] for c in response.json()["cakes"]] == ["cancelled", "cancelled"]
+    after = server.client.get("/orders/cancel-1").json()
+    assert after["status"] == "cancelled" and after["late"] is False
+    assert [c["stage"] for c in after["cakes"]] == ["cancelled", "cancelled"]
     again = server.client.delete("/orders/cancel-1")  # DELETE is idempotent
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
     cancelled = server.client.get("/orders", params={"status": "cancelled"}).json()["items"]
     assert "cancel-1" in [o["id"] for o in cancelled]
 
 
+def test_cancel_stops_an_order_whose_cake_rests_without_an_oven(server):
+    # A proofing cake holds no oven (nor a mixer): the order can still be cancelled.
+    assert post(server, {"id": "proof-1", "recipe": "proofs"}).status_code == 201
+    deadline = time.monotonic() + 20
+    while server.client.get("/orders/proof-1").json()["cakes"][0]["stage"] != "proofing":
+        assert time.monotonic() < deadline, "the cake never started proofing"
+        time.sleep(0.02)
+    response = server.client.delete("/orders/proof-1")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert [c["stage"] for c in response.json()["cakes"]] == ["cancelled"]
+    assert server.client.get("/orders/proof-1").json()["status"] == "cancelled"
+
+
 def test_cancel_is_refused_once_a_cake_is_in_the_oven_or_the_order_is_done(server):
     assert post(server, {"id": "cancel-2", "recipe": "long_bake"}).status_code == 201
     server.wait_for("cancel-2", "baking")
     refused = server.client.delete("/orders/cancel-2")
-    assert refused.status_code == 409 and "oven" in refused.json()["detail"]
+    oven = server.client.get("/orders/cancel-2").json()["cakes"][0]["oven"]
+    # the answer says which cake holds which oven
+    assert refused.status_code == 409 and re.fullmatch(
+        rf"order 'cancel-2' cannot be cancelled: cake 1 is (preheating|baking) in {oven} "
+        r"\(a cake is not taken out of an oven half-baked\)", refused.json()["detail"])
     assert post(server, {"id": "cancel-3", "recipe": "quick"}).status_code == 201
     server.wait_for("cancel-3", "delivered")
     assert server.client.delete("/orders/cancel-3").status_code == 409
@@ -404,6 +445,30 @@ def test_with_a_token_every_write_needs_it(tmp_path, write):
         assert refused.returncode == 2 and "Bearer" in refused.stderr
         accepted = run_cli("submit", str(orders), "--server", guarded.url, "--token", "s3cret")
         assert accepted.returncode == 0 and accepted.stdout.split() == ["auth-2"]
+
+
+@pytest.mark.parametrize("token", ["é", "two words", "tab\there"])
+def test_a_token_no_http_client_can_send_is_refused_in_one_line(server, tmp_path, write, token):
+    expected = ("--token (or BAKECTL_TOKEN): a token must be visible ASCII characters "
+                "(letters, digits, punctuation; no spaces, accents or control characters): it "
+                "is sent in an HTTP header")
+    db = tmp_path / "never.db"
+    for result in (serve_refused(tmp_path, "--db", str(db), "--token", token),
+                   run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--port", "0",
+                           "--db", str(db), cwd=tmp_path, timeout=30,
+                           PYTHONPATH=str(ROOT / "tests"), BAKECTL_TOKEN=token)):
+        assert (result.returncode, one_line(result)) == (2, f"bakectl: {expected}")
+    assert not db.exists()  # refused before anything was created
+    orders = write("orders.yaml", "orders:\n  - {id: tok-1, recipe: quick}\n")
+    for result in (run_cli("submit", str(orders), "--server", server.url, "--token", token),
+                   run_cli("submit", str(orders), "--server", server.url, BAKECTL_TOKEN=token)):
+        assert (result.returncode, one_line(result)) == (2, f"bakectl: {expected}")
+    assert server.client.get("/orders/tok-1").status_code == 404  # nothing was posted
+    # Reads need no token: one in the environment changes nothing for them.
+    order_id = f"tok-{token.encode().hex()}"
+    assert post(server, {"id": order_id, "recipe": "quick"}).status_code == 201
+    shown = run_cli("status", order_id, "--server", server.url, BAKECTL_TOKEN=token)
+    assert shown.returncode == 0 and shown.stdout.startswith(f"{order_id}: "), shown.stderr
 
 
 def test_listening_beyond_loopback_without_a_token_is_refused(tmp_path):
@@ -725,6 +790,58 @@ def test_after_kill_9_every_acknowledged_order_is_delivered_exactly_once(tmp_pat
     # Every delivery reached the plugin's hook (a crash between storing one and calling
     # the hook calls it again on restart: at least once).
     assert set(second.deliveries.read_text().split()) == set(acknowledged)
+
+
+def test_a_delivery_whose_hook_a_crash_missed_is_told_in_full_on_restart(tmp_path):
+    # The hook gets what docs/plugins.md promises (due, done time, late, cakes) however the
+    # server stopped: here rebuilt from the store, after a crash between commit and hook.
+    db, heard = tmp_path / "bakery.db", tmp_path / "heard.jsonl"
+    an_hour_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    orders = [{"id": "n-on-time", "recipe": "sponge", "quantity": 2, "due": 10**5,
+               "customer": "Ada"},
+              {"id": "n-late", "recipe": "quick", "due": an_hour_ago, "priority": 3}]
+
+    def hook_calls() -> dict:
+        calls = [json.loads(line) for line in heard.read_text().splitlines()]
+        assert len(calls) == len({c["id"] for c in calls}), calls  # once each
+        return {c["id"]: c for c in calls}
+
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as first:
+        for order in orders:
+            assert post(first, order).status_code == 201
+        stored = {o["id"]: first.wait_for(o["id"], "delivered") for o in orders}
+    live = hook_calls()
+    with sqlite3.connect(db) as conn:  # a crash between the commit and the hook
+        assert conn.execute("UPDATE deliveries SET notified = 0").rowcount == 2
+    conn.close()
+    heard.unlink()
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as second:
+        assert second.client.get("/deliveries").status_code == 200
+    again = hook_calls()
+    assert set(again) == {"n-on-time", "n-late"}
+    for order_id, call in again.items():
+        order, before = stored[order_id], live[order_id]
+        same = ("recipe", "quantity", "customer", "priority", "status", "late")
+        assert {k: call[k] for k in same} == {k: before[k] for k in same}
+        assert call["late"] is (order_id == "n-late")
+        # Times are minutes of the restarted server's clock: the spans between them are
+        # the stored ones (and the first run's, to the millisecond the store keeps).
+        assert call["done_minutes"] - call["due"] == pytest.approx(
+            minutes_between(order["due_at"], order["finished_at"]), abs=1e-3)
+        assert call["done_minutes"] - call["due"] == pytest.approx(
+            before["done_minutes"] - before["due"], abs=0.2)
+        assert call["done_minutes"] == pytest.approx(max(c["bake_end"] for c in call["cakes"]))
+        assert [(c["index"], c["recipe"], c["stage"], c["status"], c["oven"],
+                 c["temperature_c"]) for c in call["cakes"]] == [
+            (c["index"], c["recipe"], "baked", "baked", c["oven"], c["temperature_c"])
+            for c in order["cakes"]]
+        for cake in call["cakes"]:
+            assert cake["mix_start"] <= cake["mix_end"] <= cake["bake_start"] < cake["bake_end"]
+    # Told now, and stored as told: a third start tells nobody again.
+    heard.unlink()
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_DELIVERY_RECORDS=str(heard)) as third:
+        assert third.client.get("/healthz").status_code == 200
+    assert not heard.exists()
 
 
 def test_a_second_server_on_the_same_database_is_refused(tmp_path):

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from bakectl import __version__
+from bakectl.server import schemas
 from bakectl.server.bakery import STATUSES, BakeryService, Refused, log
 from bakectl.server.store import StoreError
 from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem, parse_json
@@ -126,9 +127,16 @@ def create_app(service: BakeryService, *, token: str | None = None,
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = generate_openapi()
-            schema.setdefault("components", {})["securitySchemes"] = {"bearer": {
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "Needed for writes when the server runs with --token."}}
+            # FastAPI's own validation errors are never answered (see bad_parameter): only
+            # what the routes declare, from bakectl.server.schemas, is.
+            components["schemas"] = {name: body for name, body
+                                     in components.get("schemas", {}).items()
+                                     if name not in ("HTTPValidationError", "ValidationError")}
+            components["schemas"].update(schemas.SCHEMAS)
         return app.openapi_schema
 
     app.openapi = openapi
@@ -161,11 +169,24 @@ def create_app(service: BakeryService, *, token: str | None = None,
 
     # -- orders -------------------------------------------------------------------------------
 
+    # What each route really answers (every route: `schemas.OTHER_ERRORS` besides).
+    problem_doc, answer_doc, ref = schemas.problem, schemas.answer, schemas.ref
+    no_token = problem_doc("Missing or wrong token (with --token)",
+                           **{"WWW-Authenticate": "Bearer"})
+    no_order = problem_doc("No such order")
+    bad_query = problem_doc("A bad query parameter, named in `errors`")
+
     @app.post("/orders", status_code=201, tags=["orders"], summary="Place an order",
-              responses={201: {"description": "Stored durably; the kitchen has it"},
-                         401: {"description": "Missing or wrong token"},
-                         409: {"description": "An order with this id exists"},
-                         422: {"description": "Bad order: the field is named"}},
+              responses={201: answer_doc(ref("AcceptedOrder"), "Stored durably; the kitchen "
+                                         "has it (or the first answer to this Idempotency-Key)",
+                                         Location="Where to follow it: /orders/ID, the id "
+                                                  "percent-encoded"),
+                         401: no_token,
+                         409: problem_doc("An order with this id exists"),
+                         413: problem_doc("The body is over 64 KiB"),
+                         422: problem_doc("Bad order: each field at fault is in `errors`"),
+                         503: problem_doc("The bakery is closing"),
+                         "default": schemas.OTHER_ERRORS},
               openapi_extra={**writes, "requestBody": {"required": True, "content": {
                   "application/json": {"schema": ORDER_SCHEMA}}}, "parameters": [{
                       "name": "Idempotency-Key", "in": "header", "required": False,
@@ -201,7 +222,8 @@ def create_app(service: BakeryService, *, token: str | None = None,
         return json_response(answer, 201, headers={"Location": location})
 
     @app.get("/orders/{order_id:path}", tags=["orders"], summary="One order",
-             responses={404: {"description": "No such order"}})
+             responses={200: answer_doc(ref("Order"), "The order"), 404: no_order,
+                        "default": schemas.OTHER_ERRORS})
     async def get_order(order_id: str):
         """Its status, its cakes with their ovens and times, and an ETA while in the
         kitchen."""
@@ -210,7 +232,9 @@ def create_app(service: BakeryService, *, token: str | None = None,
         except turned_down as exc:
             return refused(exc)
 
-    @app.get("/orders", tags=["orders"], summary="Orders, oldest first, paged")
+    @app.get("/orders", tags=["orders"], summary="Orders, oldest first, paged",
+             responses={200: answer_doc(ref("OrderPage"), "A page of orders"),
+                        422: bad_query, "default": schemas.OTHER_ERRORS})
     async def list_orders(
             status: Annotated[str | None, Query(description=f"one of {', '.join(STATUSES)}")
                               ] = None,
@@ -227,9 +251,11 @@ def create_app(service: BakeryService, *, token: str | None = None,
         return json_response({"items": items, "next": following})
 
     @app.delete("/orders/{order_id:path}", tags=["orders"], summary="Cancel an order",
-                responses={401: {"description": "Missing or wrong token"},
-                           404: {"description": "No such order"},
-                           409: {"description": "A cake is in the oven, or it is finished"}},
+                responses={200: answer_doc(ref("Order"), "Cancelled (or cancelled already)"),
+                           401: no_token, 404: no_order,
+                           409: problem_doc("A cake is in an oven (the detail says which), "
+                                            "or the order is finished"),
+                           "default": schemas.OTHER_ERRORS},
                 openapi_extra=writes)
     async def cancel_order(order_id: str, request: Request):
         """Cancels an order none of whose cakes has reached an oven; mixers and ovens it
@@ -244,7 +270,9 @@ def create_app(service: BakeryService, *, token: str | None = None,
 
     # -- deliveries, ovens, health, metrics, events ------------------------------------------
 
-    @app.get("/deliveries", tags=["deliveries"], summary="Delivery orders, newest first, paged")
+    @app.get("/deliveries", tags=["deliveries"], summary="Delivery orders, newest first, paged",
+             responses={200: answer_doc(ref("DeliveryPage"), "A page of delivery orders"),
+                        422: bad_query, "default": schemas.OTHER_ERRORS})
     async def deliveries(limit: Annotated[int, Query(ge=1, le=500)] = 50,
                          cursor: Annotated[int | None, Query(
                              ge=1, description="the `next` of the last page")] = None):
@@ -256,23 +284,34 @@ def create_app(service: BakeryService, *, token: str | None = None,
             following = f"/deliveries?{urlencode({'limit': limit, 'cursor': rows[-1]['seq']})}"
         return json_response({"items": items, "next": following})
 
-    @app.get("/ovens", tags=["bakery"], summary="Each oven's temperature and current cake")
+    @app.get("/ovens", tags=["bakery"], summary="Each oven's temperature and current cake",
+             responses={200: answer_doc({"type": "array", "items": ref("Oven")}, "The ovens"),
+                        "default": schemas.OTHER_ERRORS})
     async def ovens():
         return json_response(service.ovens_json())
 
-    @app.get("/healthz", tags=["bakery"], summary="200 while taking orders, 503 while closing")
+    @app.get("/healthz", tags=["bakery"], summary="200 while taking orders, 503 while closing",
+             responses={200: answer_doc(ref("Health"), "Taking orders"),
+                        503: problem_doc("The bakery is closing"),
+                        "default": schemas.OTHER_ERRORS})
     async def healthz():
         if not service.accepting:
             return problem(503, "the bakery is closing")
         return json_response({"status": "ok", "orders_in_kitchen": len(service.live)})
 
     @app.get("/metrics", tags=["bakery"], summary="Prometheus text format",
-             response_class=Response)
+             response_class=Response,
+             responses={200: {"description": "Prometheus text exposition format 0.0.4",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "default": schemas.OTHER_ERRORS})
     async def metrics():
         return Response(service.metrics(), media_type="text/plain; version=0.0.4")
 
     @app.get("/events", tags=["bakery"], summary="Server-sent events for every state change",
-             response_class=StreamingResponse)
+             response_class=StreamingResponse,
+             responses={200: {"description": "The stream (docs/server.md, GET /events)",
+                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                        "default": schemas.OTHER_ERRORS})
     async def events(last_event_id: Annotated[str | None, Header(
             description="The `id` of the last event received: the stream starts with the "
                         "events missed since")] = None):

@@ -124,7 +124,7 @@ class BakeryService:
                 for row in self.store.unfinished():  # each starts again from the beginning
                     self._start(row)
                 for delivery in self.store.unnotified():  # stored, but the hook was not called
-                    self._tell_delivered(self._record_from_store(delivery["order_id"]))
+                    self._tell_delivered(self._record_from_store(delivery))
                 self._call("bakectl_run_started", kitchen=self.kitchen)
                 self.accepting = True
                 yield self
@@ -148,7 +148,10 @@ class BakeryService:
         for order_id in list(self.live):
             self.kitchen.cancel_order(order_id)
         deadline = time.monotonic() + grace
-        while self.live and any(lv.status == "baking" for lv in self.live.values()):
+        # An order cancelled just now may say "baking" (a cake of it is baked already): only
+        # orders with a cake still in an oven are worth waiting for.
+        while self.live and any(lv.status == "baking" and lv.record.status != "cancelled"
+                                for lv in self.live.values()):
             left = deadline - time.monotonic()
             if left <= 0 or self._hurry:
                 log(f"not waiting any longer: {len(self.live)} unfinished orders start "
@@ -199,7 +202,7 @@ class BakeryService:
     def _start(self, row: dict, due: float | None = None) -> None:
         """Hand a stored order to the kitchen; `due`: its due minute, if known already."""
         if due is None and row["due_at"] is not None:
-            due = self.minute(dt.datetime.fromisoformat(row["due_at"]).timestamp())
+            due = self._minute_of(row["due_at"])
         order = Order(row["id"], row["recipe"], row["quantity"], due, row["customer"],
                       row["priority"])
         record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
@@ -220,10 +223,20 @@ class BakeryService:
         if live.status == "cancelled":  # a cancel is being stored already
             return self.order_json(live)
         if not self.kitchen.cancel_order(order_id):
-            raise Conflict(f"order {order_id!r} is {live.status}: a cake is in the oven")
+            raise Conflict(self._why_not_cancelled(live))
         self._set(live, "cancelled")
         await self._store_final(live, "cancelled")
         return self.describe(order_id)
+
+    @staticmethod
+    def _why_not_cancelled(live: Live) -> str:
+        order_id = live.row["id"]
+        if live.record.status is not None:  # finished, its final status being stored
+            return f"order {order_id!r} is {live.record.status}: too late to cancel"
+        in_oven = [f"cake {c.index} is {c.stage} in {c.oven}" for c in live.record.cakes
+                   if c.stage in _IN_OVEN]
+        return (f"order {order_id!r} cannot be cancelled: {', '.join(in_oven)} (a cake is "
+                f"not taken out of an oven half-baked)")
 
     # -- what the kitchen tells us (this service is the kitchen's only plugin) ----------------
 
@@ -287,7 +300,8 @@ class BakeryService:
                         "cakes": len(record.cakes), "ready_at": finished_at}
         try:
             await self.store.finish(order_id, status, finished_at,
-                                    [self._cake_json(c) for c in record.cakes], delivery)
+                                    [self._cake_json(c, status) for c in record.cakes],
+                                    delivery)
         except Exception as exc:  # not stored: it stays unfinished and starts again next time
             log(f"could not store order {order_id} as {status}: {exc}")
             return
@@ -305,17 +319,33 @@ class BakeryService:
         self._call("bakectl_order_delivered", order=record)
         self.store.mark_notified(record.order.id)
 
-    def _record_from_store(self, order_id: str):
-        """An OrderRecord for a delivery stored before a crash (its cake times are gone)."""
+    def _record_from_store(self, delivery: dict):
+        """The OrderRecord of a delivery stored before a crash, rebuilt from the store (what
+        the hook gets must not depend on when the server stopped): the order, its cakes as
+        stored, done and due times. Times are minutes of this run's clock, as the kitchen's
+        are: before its start they are negative, and `late` compares them as it always does."""
+        import json
+
         from bakectl.report import CakeRecord, OrderRecord
 
-        row = self.store.get(order_id)
-        order = Order(row["id"], row["recipe"], row["quantity"], None, row["customer"],
-                      row["priority"])
-        record = OrderRecord(order, status="delivered", finished=row["quantity"])
-        record.cakes = [CakeRecord(order_id, row["recipe"], k, stage="baked", status="baked")
-                        for k in range(1, row["quantity"] + 1)]
+        row = self.store.get(delivery["order_id"])
+        order = Order(row["id"], row["recipe"], row["quantity"], self._minute_of(row["due_at"]),
+                      row["customer"], row["priority"])
+        record = OrderRecord(order, status="delivered", finished=delivery["cakes"],
+                             done_minutes=self._minute_of(delivery["ready_at"]))
+        for stored in json.loads(row["cakes"]) if row["cakes"] else []:
+            cake = CakeRecord(row["id"], stored["recipe"], stored["index"], stage="baked",
+                              status="baked", oven=stored["oven"],
+                              temperature_c=stored["temperature_c"], due=order.due,
+                              priority=order.priority)
+            for name in ("mix_start", "mix_end", "bake_start", "bake_end"):
+                setattr(cake, name, self._minute_of(stored[name]))
+            record.cakes.append(cake)
         return record
+
+    def _minute_of(self, iso: str | None) -> float | None:
+        """The minute of this run's clock that an ISO time of the store is."""
+        return None if iso is None else self.minute(dt.datetime.fromisoformat(iso).timestamp())
 
     # -- what the API shows -------------------------------------------------------------------
 
@@ -324,8 +354,13 @@ class BakeryService:
         return {"id": row["id"], "status": live.status, "recipe": row["recipe"],
                 "quantity": row["quantity"], "customer": row["customer"]}
 
-    def _cake_json(self, cake) -> dict:
-        return {"index": cake.index, "recipe": cake.recipe, "stage": cake.stage,
+    def _cake_json(self, cake, order_status: str | None = None) -> dict:
+        # A cancelled cake keeps the stage it was stopped in: show that it stopped, not a
+        # stage that looks alive. Cakes baked before the cancel stay baked.
+        stage = cake.stage
+        if order_status == "cancelled" and cake.status is None:
+            stage = "cancelled"
+        return {"index": cake.index, "recipe": cake.recipe, "stage": stage,
                 "oven": cake.oven,
                 "temperature_c": cake.temperature_c, "mix_start": self.iso(cake.mix_start),
                 "mix_end": self.iso(cake.mix_end), "bake_start": self.iso(cake.bake_start),
@@ -341,10 +376,14 @@ class BakeryService:
         return stored_order_json(row)
 
     def order_json(self, live: Live) -> dict:
+        due = live.record.order.due
         return {**accepted(live.row), "status": live.status,
-                "cakes": [self._cake_json(c) for c in live.record.cakes],
+                "cakes": [self._cake_json(c, live.status) for c in live.record.cakes],
                 "eta": self.iso(self.eta_minutes(live)) if live.status != "cancelled" else None,
-                "finished_at": None, "late": False}
+                "finished_at": None,
+                # Still in the kitchen past its due time: late already, whenever it comes out.
+                "late": (live.status in ("queued", "mixing", "baking") and due is not None
+                         and self.clock.now() > due)}
 
     def list_orders(self, status: str | None, after: int, limit: int) -> tuple[list, int | None]:
         """A page of orders in arrival order (live ones as they are now), and the cursor of

@@ -32,6 +32,11 @@ class ClientError(Exception):
 
 
 def _headers(token: str | None) -> dict[str, str]:
+    from bakectl.server import token_problem
+
+    problem = token_problem(token)
+    if problem is not None:  # httpx would raise UnicodeEncodeError for it, mid-way
+        raise ClientError(f"--token (or BAKECTL_TOKEN): {problem}", 2)
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -91,9 +96,10 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
            out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Post every order of `path`; print the ids accepted. Safe to run again."""
     check_server(server)
+    headers = _headers(token)  # a bad token is a usage error before the file is read
     orders = read_orders(path)
     results, refused = [], 0
-    with httpx.Client(base_url=server, headers=_headers(token), timeout=30) as client:
+    with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         for where, order in orders:
             name = order["id"]
             try:

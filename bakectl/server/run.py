@@ -37,6 +37,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_token(token: str | None) -> None:
+    from bakectl.server import token_problem
+
+    problem = token_problem(token)
+    if problem is not None:  # else every client's write would be refused, or crash
+        raise UsageError(f"--token (or BAKECTL_TOKEN): {problem}")
+
+
 def check_binding(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise UsageError(f"refusing to listen on {host} without a token: anyone who can reach "
@@ -199,6 +207,7 @@ async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
     from bakectl.server.bakery import BakeryService
     from bakectl.server.events import EventHub
 
+    check_token(token)
     check_binding(host, token)
     check_database(db)
     with database_lock(db), contextlib.ExitStack() as held:  # the lock is released last
