@@ -251,21 +251,6 @@ def _distribution_of(module: str) -> tuple[str | None, str | None]:
     return names[0], version(names[0])
 
 
-def call_each(pm: PluginManager, hook_name: str, **kwargs) -> list[tuple[str, object]]:
-    """Call every implementation of a hook, each in its own try; [(plugin name, result)].
-
-    A plugin that raises is reported (pm.fail) and left out."""
-    results = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's order
-        try:
-            result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-        except Exception as exc:
-            pm.fail(impl.plugin_name, exc, f"in {hook_name}")
-            continue
-        results.append((impl.plugin_name, result))
-    return results
-
-
 def add_commands(pm: PluginManager, app) -> None:
     """Call every ``bakectl_commands`` hook, built-in plugins first (the server's commands are
     bakectl's own too). A plugin command named as one of bakectl's own is refused, one line
