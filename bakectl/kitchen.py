@@ -229,7 +229,11 @@ class Kitchen:
         when the oven really baked it)."""
         now = self.clock.now()
         cake.stage = stage
-        if stage == "mixing":
+        if stage == "retrying":
+            # The cake is made again from the start: the failed try's times are not its own.
+            cake.mix_end = cake.oven = cake.oven_start = cake.bake_start = None
+            cake.temperature_c = None
+        elif stage == "mixing":
             cake.mix_start = now
         elif cake.mix_end is None and stage not in ("failed", "baked"):
             cake.mix_end = now  # mixing is over: the cake waits for an oven, or rests

@@ -158,6 +158,13 @@ def test_chaos_plugin_is_seeded_and_faults_show_in_the_report(tmp_path):
     retried = run_cli(*args, "--retries", "5", cwd=tmp_path, **env)
     assert retried.returncode == 0, retried.stderr
     assert ": retrying: " in retried.stderr  # plain progress says why
+    # A cake made again reports the try that baked it, not a mix of that one and the first.
+    for cake in json.loads(retried.stdout)["cakes"]:
+        assert (cake["mix_start"] <= cake["mix_end"] <= cake["oven_start"]
+                <= cake["bake_start"] < cake["bake_end"]), cake
+        assert [step["step"] for step in cake["steps"]] == ["mix", "bake"], cake
+        assert cake["steps"][0]["start"] == cake["mix_start"]
+        assert cake["steps"][0]["end"] == cake["mix_end"]
 
 
 def test_chaos_settings_are_checked(tmp_path):
