@@ -251,11 +251,16 @@ def lower_bound(cakes: list[tuple[float, float, float]], bakery) -> float:
 
 
 def cake_jobs(kitchen) -> list[tuple[float, float, float]]:
-    """(mix, temperature, bake) minutes of every cake in `kitchen`, for lower_bound()."""
+    """(mix, temperature, bake) minutes of every cake `kitchen` baked, for lower_bound().
+
+    Baked ones only: the makespan is when the last of them came out, so a bound that also
+    counted cakes that failed, or that a stopped run never made, could exceed it."""
     recipes = kitchen.recipes
     jobs = {}
     result = []
     for cake in kitchen.cakes:
+        if cake.status != "baked":
+            continue
         job = jobs.get(cake.recipe)
         if job is None:
             r = recipes[cake.recipe]

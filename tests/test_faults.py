@@ -155,6 +155,9 @@ def test_chaos_plugin_is_seeded_and_faults_show_in_the_report(tmp_path):
     one.pop("wall_seconds"), two.pop("wall_seconds")
     assert one == two  # same seed, same faults
     assert any("chaos:" in (c["error"] or "") for c in one["cakes"])
+    # The bound is over the cakes baked: with half of them failed it is still a bound.
+    assert one["lower_bound_minutes"] <= one["makespan_minutes"]
+    assert 0 < one["efficiency"] <= 1
     retried = run_cli(*args, "--retries", "5", cwd=tmp_path, **env)
     assert retried.returncode == 0, retried.stderr
     assert ": retrying: " in retried.stderr  # plain progress says why
