@@ -372,13 +372,30 @@ def plan(
         raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
-    from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan
+    from bakectl.kitchen import sigterm_as_sigint
+    from bakectl.planning import (
+        PlanInterrupted,
+        compare_policies,
+        run_plan,
+        show_comparison,
+        show_plan,
+    )
 
+    try:
+        # SIGTERM as Ctrl-C for the whole plan: `search` plans, and --compare runs one
+        # policy after another, outside any one simulated run.
+        with sigterm_as_sigint():
+            if compare:
+                rows = compare_policies(pm, inputs)
+            else:
+                report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
+    except (PlanInterrupted, KeyboardInterrupt):
+        print("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day was planned: nothing "
+              "to show", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if compare:
-        rows = compare_policies(pm, inputs)
         show_comparison(rows, json_report=json_report)
         raise typer.Exit(EXIT_OK)
-    report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
     if gantt is not None:
         from bakectl.gantt import write_chart
 

@@ -551,7 +551,7 @@ def _stop_on_signals(kitchen: Kitchen, grace: float):
     it never sees signals through the loop: there Ctrl-C keeps the Runner's handling (a
     simulated bake takes no wall time anyway) and SIGTERM is turned into Ctrl-C."""
     if kitchen.clock.simulated:
-        with _sigterm_as_sigint():
+        with sigterm_as_sigint():
             yield
         return
     loop = asyncio.get_running_loop()
@@ -582,7 +582,9 @@ def _stop_on_signals(kitchen: Kitchen, grace: float):
 
 
 @contextlib.contextmanager
-def _sigterm_as_sigint():
+def sigterm_as_sigint():
+    """SIGTERM in the block does what Ctrl-C does (main thread only)."""
+
     def as_sigint(signum, frame):
         signal.raise_signal(signal.SIGINT)
 

@@ -12,9 +12,14 @@ import time
 MAX_LATE_ROWS = 10
 
 
+class PlanInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a plan: a part of a day is no plan, so none is shown."""
+
+
 def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
     """The report of one simulated run of `inputs` with `policy`. The plugins take part
-    (recipes, oven drivers, displays), but nothing is delivered: a plan is a what-if."""
+    (recipes, oven drivers, displays), but nothing is delivered: a plan is a what-if.
+    Raises PlanInterrupted if Ctrl-C or SIGTERM stopped it."""
     from bakectl.clock import SimulatedClock
     from bakectl.kitchen import bake_orders
 
@@ -26,8 +31,11 @@ def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
         pm.register(reporter, name="progress")
     try:
         with paused_gc():
-            return bake_orders(inputs.orders, inputs.recipes, inputs.bakery, SimulatedClock(),
-                               plugins=pm, policy=policy, deliver=False)
+            report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery,
+                                 SimulatedClock(), plugins=pm, policy=policy, deliver=False)
+        if report.get("interrupted"):
+            raise PlanInterrupted
+        return report
     finally:
         if reporter is not None:
             pm.unregister(reporter)

@@ -125,6 +125,35 @@ def test_compare_runs_every_policy(bakery_dir):
     assert "shortest day: search" in text or "shortest day" in text
 
 
+@pytest.mark.parametrize("compare", [False, True], ids=["plan", "compare"])
+def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
+    import signal
+    import time
+
+    from conftest import cli_env
+
+    # Long enough to be stopped midway: 20,000 cakes, with every stage printed for --progress.
+    (bakery_dir / "orders.yaml").write_text(
+        "orders:\n  - {id: big, recipe: sponge, quantity: 20000}\n")
+    command = [sys.executable, "-m", "bakectl", "plan", "orders.yaml", "--gantt", "g.svg",
+               "--progress"]
+    if compare:
+        command = command[:5] + ["--compare", "--json"]
+    process = subprocess.Popen(command, cwd=bakery_dir, env=cli_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if compare:
+        time.sleep(1.5)  # planning has begun (--compare prints nothing before it is done)
+    else:
+        process.stderr.readline()  # the first progress line: the simulation has started
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-500:]
+    assert out == ""  # no half a plan passed off as a plan, no comparison row
+    assert err.splitlines()[-1] == ("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day "
+                                    "was planned: nothing to show")
+    assert not (bakery_dir / "g.svg").exists()
+
+
 def test_what_if_more_ovens_and_mixers(bakery_dir):
     def makespan(*args):
         result = run_cli("plan", "orders.yaml", "--json", *args, cwd=bakery_dir)
