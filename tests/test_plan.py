@@ -295,3 +295,23 @@ def test_gantt_draws_each_bake_of_a_cake_baked_twice_on_its_own_oven():
                 baked = sum(s["end"] - s["start"] for c in report["cakes"] for s in c["steps"]
                             if s["step"] == "bake" and s["oven"] == oven and c["recipe"] == recipe)
                 assert line.count(letter.get(recipe, "?")) == baked * 2, (oven, recipe, line)
+
+
+def test_a_cake_baked_twice_reads_as_docs_report_md_says():
+    # docs/report.md: the row's oven, oven_start and temperature_c are the last bake's,
+    # bake_start the first's; steps[] has each bake's own set-up, which ovens[] adds up.
+    import bakectl_viennoiserie
+
+    recipes = {r.name: r for r in bakectl_viennoiserie.RECIPES}
+    report = bake_orders([Order("b", "biscotti", 3)], recipes, Bakery.default(2),
+                         SimulatedClock())
+    setup = {}
+    for cake in report["cakes"]:
+        first, last = [s for s in cake["steps"] if s["step"] == "bake"]
+        assert (cake["oven"], cake["oven_start"], cake["temperature_c"]) == \
+            (last["oven"], last["oven_start"], last["temperature_c"])
+        assert (cake["bake_start"], cake["bake_end"]) == (first["start"], last["end"])
+        assert cake["bake_start"] - cake["oven_start"] < 0  # no set-up time: documented
+        for s in (first, last):
+            setup[s["oven"]] = setup.get(s["oven"], 0.0) + s["start"] - s["oven_start"]
+    assert setup == {o["name"]: pytest.approx(o["setup_minutes"]) for o in report["ovens"]}
