@@ -18,17 +18,41 @@ SETUP_COLOUR = "#BBBBBB"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+def bakes(report: dict) -> list[tuple[dict, dict]]:
+    """(cake, bake) per bake of the run, bake as in the report's `steps[]`: `oven`,
+    `oven_start` (set-up began), `start`, `end`, `temperature_c`.
+
+    A cake baked twice (biscotti) has two, maybe on two ovens, with a rest between that holds
+    no oven: its row's times span both bakes, so they cannot be drawn as one bar. A cake
+    without steps (a report from before them) is drawn from its row."""
+    out = []
+    for cake in report["cakes"]:
+        steps = [s for s in cake.get("steps") or () if s.get("step") == "bake"
+                 and s.get("oven") is not None and s.get("end") is not None]
+        if steps:
+            out.extend((cake, step) for step in steps)
+        elif cake.get("steps") is None and cake["oven"] is not None \
+                and cake["bake_start"] is not None and cake["bake_end"] is not None:
+            out.append((cake, {"oven": cake["oven"], "oven_start": cake["oven_start"],
+                               "start": cake["bake_start"], "end": cake["bake_end"],
+                               "temperature_c": cake["temperature_c"]}))
+    return out
+
+
 def _recipes(report: dict) -> list[str]:
     seen: dict[str, None] = {}
-    for cake in report["cakes"]:
-        if cake["oven"] is not None:
-            seen.setdefault(cake["recipe"], None)
+    for cake, _ in bakes(report):
+        seen.setdefault(cake["recipe"], None)
     return list(seen)
 
 
-def _temperatures(report: dict) -> dict[str, float]:
-    return {c["recipe"]: c["temperature_c"] for c in report["cakes"]
-            if c["temperature_c"] is not None}
+def _temperatures(report: dict) -> dict[str, str]:
+    """Per recipe, the temperatures of its bakes for the legend ("175/150")."""
+    seen: dict[str, dict[float, None]] = {}
+    for cake, bake in bakes(report):
+        if bake["temperature_c"] is not None:
+            seen.setdefault(cake["recipe"], {}).setdefault(bake["temperature_c"], None)
+    return {name: "/".join(f"{t:g}" for t in temps) for name, temps in seen.items()}
 
 
 def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -54,11 +78,9 @@ def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]],
                 cell = fill[oven][k]
                 cell[what] = cell.get(what, 0.0) + overlap
 
-    for cake in report["cakes"]:
-        if cake["oven"] is None or cake["bake_start"] is None or cake["bake_end"] is None:
-            continue
-        add(cake["oven"], cake["oven_start"], cake["bake_start"], "·")
-        add(cake["oven"], cake["bake_start"], cake["bake_end"], letter[cake["recipe"]])
+    for cake, bake in bakes(report):
+        add(bake["oven"], bake["oven_start"], bake["start"], "·")
+        add(bake["oven"], bake["start"], bake["end"], letter[cake["recipe"]])
     rows = []
     for oven, cells in fill.items():
         line = "".join(max(cell, key=lambda w: (cell[w], w)) if sum(cell.values()) >= slot / 2
@@ -92,7 +114,7 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
     keys = Text()
     for letter, recipe in legend.items():
         keys.append(letter, style=style[letter])
-        keys.append(f" {recipe} ({temps.get(recipe, 0):g} °C)  ")
+        keys.append(f" {recipe} ({temps.get(recipe, '0')} °C)  ")
     keys.append("· heating/cooling")
     return Group(table, keys)
 
@@ -121,20 +143,18 @@ def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
                    f'text-anchor="end">{html.escape(name)}</text>')
         out.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{row_height - 4}" '
                    f'fill="#f4f4f4"/>')
-    for cake in report["cakes"]:
-        if cake["oven"] is None or cake["bake_end"] is None:
-            continue
-        y = top + row[cake["oven"]] * row_height
-        if cake["bake_start"] > cake["oven_start"]:
-            out.append(f'<rect x="{left + cake["oven_start"] * scale:.2f}" y="{y}" '
-                       f'width="{(cake["bake_start"] - cake["oven_start"]) * scale:.2f}" '
+    for cake, bake in bakes(report):
+        y = top + row[bake["oven"]] * row_height
+        start, end, oven_start = bake["start"], bake["end"], bake["oven_start"]
+        if start > oven_start:
+            out.append(f'<rect x="{left + oven_start * scale:.2f}" y="{y}" '
+                       f'width="{(start - oven_start) * scale:.2f}" '
                        f'height="{row_height - 4}" fill="{SETUP_COLOUR}"><title>set-up to '
-                       f'{cake["temperature_c"]:g} °C: {cake["oven_start"]:g}-'
-                       f'{cake["bake_start"]:g} min</title></rect>')
+                       f'{bake["temperature_c"]:g} °C: {oven_start:g}-{start:g} min</title></rect>')
         label = (f'{cake["order"]} #{cake["index"]} {cake["recipe"]} at '
-                 f'{cake["temperature_c"]:g} °C: {cake["bake_start"]:g}-{cake["bake_end"]:g} min')
-        out.append(f'<rect x="{left + cake["bake_start"] * scale:.2f}" y="{y}" '
-                   f'width="{max(0.5, (cake["bake_end"] - cake["bake_start"]) * scale):.2f}" '
+                 f'{bake["temperature_c"]:g} °C: {start:g}-{end:g} min')
+        out.append(f'<rect x="{left + start * scale:.2f}" y="{y}" '
+                   f'width="{max(0.5, (end - start) * scale):.2f}" '
                    f'height="{row_height - 4}" fill="{colour[cake["recipe"]]}" stroke="white" '
                    f'stroke-width="0.5"><title>{html.escape(label)}</title></rect>')
     axis_y = top + row_height * len(ovens) + 4
@@ -149,7 +169,7 @@ def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
         out.append(f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" '
                    f'fill="{colour[name]}"/>')
         out.append(f'<text x="{x + 16:.1f}" y="{y}">{html.escape(name)} '
-                   f'({temps.get(name, 0):g} °C)</text>')
+                   f'({temps.get(name, "0")} °C)</text>')
     out.append("</svg>")
     return "\n".join(out)
 

@@ -14,9 +14,12 @@
    comes from that run, never from the planner's own arithmetic.
 
 The local search scores a plan with the closed form of a fixed sequence: an oven starts its
-next cake when the oven is free and the cake is mixed, sets up, bakes. That is exact because
-mixing never waits for an oven (the mix end of every cake is the same under every policy),
-and it is what makes thousands of candidate plans per second possible.
+next cake when the oven is free and the cake is ready (mixed, and through the rests before
+its bake), sets up, bakes. That is exact because neither mixing nor resting waits for an oven
+(every cake's ready time is the same under every policy), and it is what makes thousands of
+candidate plans per second possible. It is not exact for a recipe that bakes twice: on such
+a day every plan is run in the kitchen before it may replace the best rule's run (see
+plan_day), so `search` is never longer than the best rule, measured.
 
 Deterministic: the same day gives the same plan (a fixed random seed, a fixed effort).
 """
@@ -27,6 +30,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from bakectl.model import Bake
 from bakectl.scheduling import PlanPolicy, setup_minutes
 
 #: Rules whose runs seed the search.
@@ -54,8 +58,16 @@ class Plan:
     lateness: float
     #: where the plan came from: a rule's run, or "local search"
     origin: str
+    #: a dispatch rule to follow as it is, instead of `sequences` (see plan_day)
+    rule: str | None = None
 
-    def policy(self) -> PlanPolicy:
+    def policy(self):
+        if self.rule is not None:
+            from bakectl.scheduling import POLICIES
+
+            policy = POLICIES[self.rule]()
+            policy.name = "search"  # the report names the policy asked for
+            return policy
         return PlanPolicy(self.sequences)
 
 
@@ -78,12 +90,38 @@ def sequences_of(report: dict, bakery) -> dict[int, list[int]]:
     return sequences
 
 
+def one_bake(recipe) -> bool:
+    """Whether the scorer's closed form is exact for `recipe`: rests (if any), then one bake."""
+    return sum(isinstance(step, Bake) for step in recipe.process) == 1 and \
+        isinstance(recipe.process[-1], Bake)
+
+
+def _lead(recipe) -> float:
+    """Minutes between the end of mixing and the first call for an oven (the rests first)."""
+    lead = 0.0
+    for step in recipe.process:
+        if isinstance(step, Bake):
+            break
+        lead += step.minutes
+    return lead
+
+
 class Day:
-    """The facts a plan is scored on: per cake its mix end, temperature, bake and order."""
+    """The facts a plan is scored on: per cake when it is ready for an oven (its mix end,
+    plus the rests before its bake), its temperature, bake and order.
+
+    `exact` says whether the closed form is the kitchen's arithmetic: every recipe rests (or
+    not), then bakes once. A cake baked twice calls for an oven again once its first bake and
+    the rest after it are over, which the closed form does not model: its plans must be
+    measured by running them (see plan_day)."""
 
     def __init__(self, report: dict, orders, recipes, bakery):
         cakes = report["cakes"]
-        self.mix_end = [c["mix_end"] if c["mix_end"] is not None else math.inf for c in cakes]
+        used = {c["recipe"] for c in cakes}
+        self.exact = all(one_bake(recipes[name]) for name in used)
+        lead = {name: _lead(recipes[name]) for name in used}
+        self.mix_end = [c["mix_end"] + lead[c["recipe"]] if c["mix_end"] is not None
+                        else math.inf for c in cakes]
         self.temp = [recipes[c["recipe"]].temperature_c for c in cakes]
         self.bake = [recipes[c["recipe"]].bake_minutes for c in cakes]
         order_index = {o.id: k for k, o in enumerate(orders)}
@@ -285,21 +323,28 @@ def reduce_lateness(day: Day, sequences: dict[int, list[int]], cap: float,
 
 
 def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
-    """The best plan found for the day: the rules' runs, improved by a local search."""
+    """The best plan found for the day: the rules' runs, improved by a local search.
+
+    Never longer than the best rule's run, measured: each rule's run is a real run of the
+    kitchen, and a plan the closed form cannot score exactly (a recipe baked twice) is run
+    too before it may replace them. A rule that wins that way is followed as it is (a list
+    per oven cannot say which of a cake's bakes goes where)."""
     from bakectl.scheduling import POLICIES
 
     orders = list(orders)
     candidates = []
+    measured = {}  # rule -> (makespan, lateness) of its own run
     day = None
     for name in SEED_RULES:
         report = simulate(orders, recipes, bakery, POLICIES[name]())
         if day is None:
             day = Day(report, orders, recipes, bakery)
+        measured[name] = (report["makespan_minutes"], report["total_lateness_minutes"])
         sequences = sequences_of(report, bakery)
         candidates.append((day.score(sequences), name, sequences))
     candidates.sort(key=lambda c: (c[0], SEED_RULES.index(c[1])))
     best_rule = candidates[0][0][0]
-    if len(day.temp) <= MAX_SEARCH_CAKES:
+    if day.exact and len(day.temp) <= MAX_SEARCH_CAKES:
         from bakectl.scheduling import lower_bound
 
         bound = lower_bound([(recipes[o.recipe].mix_minutes, recipes[o.recipe].temperature_c,
@@ -314,5 +359,40 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
         on_time = reduce_lateness(day, sequences, cap, LATENESS_EFFORT)
         if day.score(on_time)[1] < candidates[0][0][1]:
             candidates.insert(0, (day.score(on_time), f"{origin}, then on-time moves", on_time))
+        (makespan, lateness), origin, sequences = candidates[0]
+        if origin not in SEED_RULES:
+            # The closed form is exact here, but the promise is checked, not assumed.
+            report = simulate(orders, recipes, bakery, PlanPolicy(sequences))
+            rule = min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
+            if report["makespan_minutes"] > measured[rule][0] + 1e-9:
+                return Plan({}, *measured[rule], rule, rule=rule)
+        return Plan(sequences, makespan, lateness, origin)
+    if not day.exact:
+        return _measured_plan(orders, recipes, bakery, day, candidates, measured, effort)
     (makespan, lateness), origin, sequences = candidates[0]
+    return Plan(sequences, makespan, lateness, origin)
+
+
+def _measured_plan(orders, recipes, bakery, day, candidates, measured, effort) -> Plan:
+    """The plan for a day the closed form cannot score (a recipe bakes twice): the rules'
+    runs and the local search's plans, each judged by running it in the kitchen."""
+    rule = min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
+    runs = [(measured[rule], rule, None)]  # (makespan, lateness), origin, sequences
+    if len(day.temp) <= MAX_SEARCH_CAKES:
+        improved = local_search(day, candidates[0][2], effort)
+        cap = min(day.score(improved)[0] * (1 + LATENESS_SLACK), candidates[0][0][0])
+        on_time = reduce_lateness(day, improved, cap, LATENESS_EFFORT)
+        for origin, sequences in (("local search", improved),
+                                  ("local search, then on-time moves", on_time)):
+            report = simulate(orders, recipes, bakery, PlanPolicy(sequences))
+            runs.append(((report["makespan_minutes"], report["total_lateness_minutes"]),
+                         origin, sequences))
+    # As for a day the closed form scores: the shortest day, then the fewest minutes late
+    # among the plans at most LATENESS_SLACK longer, but never longer than the best rule.
+    shortest = min(score[0] for score, _, _ in runs)
+    cap = min(shortest * (1 + LATENESS_SLACK), measured[rule][0])
+    (makespan, lateness), origin, sequences = min(
+        (run for run in runs if run[0][0] <= cap + 1e-9), key=lambda run: (run[0][1], run[0][0]))
+    if sequences is None:
+        return Plan({}, makespan, lateness, rule, rule=rule)
     return Plan(sequences, makespan, lateness, origin)

@@ -271,3 +271,76 @@ def test_fifo_makespan_equals_the_simpy_reference(tmp_path):
     assert ours.returncode == 0, ours.stderr
     assert json.loads(ours.stdout)["makespan_minutes"] == json.loads(simpy.stdout)[
         "makespan_minutes"]
+
+
+def test_gantt_draws_each_bake_of_a_cake_baked_twice_on_its_own_oven():
+    # Biscotti bake at 175 °C, cool 15 min without an oven, bake again at 150 °C, maybe on the
+    # other oven. The chart used to draw one bar per cake, on its last oven, from the first
+    # bake's start to the last one's end (the rest drawn as baking, bars of one oven overlapping).
+    import bakectl_viennoiserie
+
+    from bakectl.gantt import svg, terminal_rows
+    from bakectl.scheduling import make_policy
+
+    recipes = {r.name: r for r in bakectl_viennoiserie.RECIPES}
+    orders = [Order("b", "biscotti", 3, 60.0), Order("c", "croissant", 2, 150.0),
+              Order("s", "sourdough", 1, 200.0)]
+    bakery = Bakery.default(2)
+    for policy in ("fifo", "search"):
+        report = bake_orders(orders, recipes, bakery, SimulatedClock(),
+                             policy=make_policy(policy, orders, recipes, bakery))
+        picture = svg(report)
+        # y of each oven's row (its grey background), in the report's order of ovens
+        rows = dict(zip(re.findall(r'<rect x="[\d.]+" y="(\d+)" width="[\d.]+" height="\d+" '
+                                   r'fill="#f4f4f4"/>', picture),
+                        [o["name"] for o in report["ovens"]], strict=True))
+        bars = [(rows[y], title) for y, title in re.findall(
+            r'<rect x="[\d.]+" y="(\d+)" width="[\d.]+" height="\d+" fill="#(?!f4f4f4)\w+"'
+            r'[^>]*><title>([^<]*)</title>', picture)]
+        spans = {}
+        for oven, title in bars:
+            start, end = map(float, re.search(r": ([\d.]+)-([\d.]+) min$", title).groups())
+            spans.setdefault(oven, []).append((start, end))
+        expected = []
+        for cake in report["cakes"]:
+            steps = [s for s in cake["steps"] if s["step"] == "bake"]
+            assert len(steps) == (2 if cake["recipe"] == "biscotti" else 1)
+            for s in steps:
+                expected.append((s["oven"], f'{cake["order"]} #{cake["index"]} {cake["recipe"]}'
+                                 f' at {s["temperature_c"]:g} °C: {s["start"]:g}-{s["end"]:g} min'))
+                if s["start"] > s["oven_start"]:
+                    expected.append((s["oven"], f'set-up to {s["temperature_c"]:g} °C: '
+                                     f'{s["oven_start"]:g}-{s["start"]:g} min'))
+        assert sorted(bars) == sorted(expected)
+        for oven, times in spans.items():  # one thing at a time per oven
+            times.sort()
+            assert all(a[1] <= b[0] for a, b in zip(times, times[1:], strict=False)), (oven, times)
+        # The terminal chart, one slot per half minute: each bake and set-up where it happened.
+        width = int(report["makespan_minutes"] * 2)
+        lines, legend = terminal_rows(report, width)
+        letter = {recipe: key for key, recipe in legend.items()}
+        for oven, line in lines:
+            for recipe in recipes:
+                baked = sum(s["end"] - s["start"] for c in report["cakes"] for s in c["steps"]
+                            if s["step"] == "bake" and s["oven"] == oven and c["recipe"] == recipe)
+                assert line.count(letter.get(recipe, "?")) == baked * 2, (oven, recipe, line)
+
+
+def test_a_cake_baked_twice_reads_as_docs_report_md_says():
+    # docs/report.md: the row's oven, oven_start and temperature_c are the last bake's,
+    # bake_start the first's; steps[] has each bake's own set-up, which ovens[] adds up.
+    import bakectl_viennoiserie
+
+    recipes = {r.name: r for r in bakectl_viennoiserie.RECIPES}
+    report = bake_orders([Order("b", "biscotti", 3)], recipes, Bakery.default(2),
+                         SimulatedClock())
+    setup = {}
+    for cake in report["cakes"]:
+        first, last = [s for s in cake["steps"] if s["step"] == "bake"]
+        assert (cake["oven"], cake["oven_start"], cake["temperature_c"]) == \
+            (last["oven"], last["oven_start"], last["temperature_c"])
+        assert (cake["bake_start"], cake["bake_end"]) == (first["start"], last["end"])
+        assert cake["bake_start"] - cake["oven_start"] < 0  # no set-up time: documented
+        for s in (first, last):
+            setup[s["oven"]] = setup.get(s["oven"], 0.0) + s["start"] - s["oven_start"]
+    assert setup == {o["name"]: pytest.approx(o["setup_minutes"]) for o in report["ovens"]}
