@@ -332,11 +332,18 @@ class Kitchen:
             setattr(cake, name, done[name])
         cake.stage = cake.status = "baked"
         cake.steps = [StepRecord(**step) for step in done.get("steps", ())]
-        oven = next((o for o in self.ovens.ovens if o.name == cake.oven), None)
-        if oven is not None:  # the oven's totals cover the whole timeline
-            oven.bakes += 1
-            oven.busy_minutes += done["bake_minutes"]
-            oven.setup_minutes_total += cake.bake_start - cake.oven_start
+        # The ovens' totals cover the whole timeline. A cake baked twice has a step per bake,
+        # each on its own oven (its row has the last bake's oven and the first's start).
+        bakes = [(step.oven, step.end - step.start, step.start - step.oven_start)
+                 for step in cake.steps if step.step == "bake"]
+        if len(bakes) <= 1:
+            bakes = [(cake.oven, done["bake_minutes"], cake.bake_start - cake.oven_start)]
+        for name, busy, setup in bakes:
+            oven = next((o for o in self.ovens.ovens if o.name == name), None)
+            if oven is not None:
+                oven.bakes += 1
+                oven.busy_minutes += busy
+                oven.setup_minutes_total += setup
 
     def cancel_order(self, order_id: str, *, in_oven: bool = False) -> bool:
         """Stop every cake of an unfinished order; True if it was stopped.

@@ -262,6 +262,28 @@ def test_resuming_a_finished_run_bakes_nothing_and_reports_everything(tmp_path):
                    ).returncode == 0
 
 
+def test_a_resumed_run_counts_each_bake_of_a_cake_baked_twice_on_its_oven(tmp_path):
+    # Biscotti bake, cool, bake again, maybe on another oven: the resumed report's oven totals
+    # (bakes, busy and set-up minutes) are those of the run that baked them.
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "biscotti.yaml").write_text(
+        "name: biscotti\ningredients: [{name: flour, quantity: 1, unit: g}]\nmix_minutes: 5\n"
+        "steps:\n  - bake: {temperature_c: 175, minutes: 25}\n"
+        "  - rest: {minutes: 15, stage: cooling}\n  - bake: {temperature_c: 150, minutes: 12}\n")
+    (tmp_path / "bakery.yaml").write_text("ovens: 2\n")
+    (tmp_path / "orders.yaml").write_text("orders:\n  - {id: b-1, recipe: biscotti, "
+                                          "quantity: 3}\n")
+    args = ("bake", "orders.yaml", "--simulate", "--json", "--journal", "j", "--policy",
+            "fifo", "--no-progress")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli(*args, "--resume", cwd=tmp_path)  # every cake restored from the journal
+    assert again.returncode == 0, again.stderr
+    ovens = json.loads(first.stdout)["ovens"]
+    assert sum(oven["bakes"] for oven in ovens) == 6
+    assert json.loads(again.stdout)["ovens"] == ovens
+
+
 def test_a_damaged_record_in_the_middle_is_an_error_with_its_line(tmp_path):
     workload(tmp_path)
     run_cli("bake", "orders.yaml", "--simulate", "--journal", "j", cwd=tmp_path)
