@@ -94,7 +94,12 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
 
 def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:
     """Start `target` without waiting for it; await the result to get what it returns."""
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # outside any loop: nobody could ever run it
+        if inspect.iscoroutine(target):
+            target.close()  # no "was never awaited" warning on top
+        raise _unowned() from None
     if inspect.iscoroutine(target):  # the common case, without a wrapper coroutine per task
         group = _group.get()
         if group is None:

@@ -102,13 +102,15 @@ class SimulatedClock:
         self._loop._now = self.start_minute
 
     def now(self) -> float:
+        if self._loop is None:  # before its first run: the minute it will start at
+            return self.start_minute
         # Inside a blocking call run inline, time passes as the call blocks.
         charged = _charged.get()
         return self._loop._now + (charged[0] if charged is not None else 0.0)
 
     def sleep(self, minutes: float) -> asyncio.Future:
         """An awaitable that is done `minutes` from now."""
-        return self.sleep_until(self._loop._now + minutes)
+        return self.sleep_until(self.now() + minutes)
 
     def sleep_until(self, minute: float) -> asyncio.Future:
         """An awaitable that is done at `minute` (at once if it has passed).
@@ -117,6 +119,9 @@ class SimulatedClock:
         and the loop resolves the future itself, with no timer handle or callback in between.
         """
         loop = self._loop
+        if loop is None:
+            raise RuntimeError("a SimulatedClock's time runs only inside "
+                               "run_in_foreground(..., clock=clock)")
         future = loop.create_future()
         loop.resolve_at(minute if minute > loop._now else loop._now, future, None)
         return future

@@ -64,7 +64,8 @@ class Restored:
     last_minute: float = 0.0
     #: whether the last run ended normally (every cake baked or failed)
     finished: bool = False
-    #: records after the header: none means no run ever started (it stopped before baking)
+    #: records after the header but `run`: none means no run got going (it stopped before
+    #: any cake did, e.g. a plugin failed at the start)
     records: int = 0
 
 
@@ -103,8 +104,9 @@ def _apply(restored: Restored, record: dict) -> None:
     minute = record.get("m")
     if isinstance(minute, (int, float)):
         restored.last_minute = max(restored.last_minute, float(minute))
-    restored.records += 1
     event = record.get("event")
+    if event != "run":
+        restored.records += 1
     if event == "baked":
         restored.baked[(record["order"], record["index"])] = record
     elif event == "delivered":

@@ -273,6 +273,9 @@ class Kitchen:
         An order for a recipe not in `recipes` is a ValueError, before any cake starts."""
         orders = list(orders)
         check_recipes(orders, recipes)
+        again = next((o.id for o in orders if o.id in self._orders_by_id), None)
+        if again is not None:  # a second run of one kitchen: before anything starts
+            raise ValueError(f"order {again!r} is in this kitchen already")
         async with self.open():
             for order in orders:
                 self.add_order(order, recipes[order.recipe])
@@ -306,6 +309,8 @@ class Kitchen:
         run baked are taken from the journal as they are."""
         if not self._open:
             raise RuntimeError("the kitchen is not open: use `async with kitchen.open()`")
+        if order.id in self._orders_by_id:  # its records are keyed by id
+            raise ValueError(f"order {order.id!r} is in this kitchen already")
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record

@@ -21,8 +21,10 @@ class Ingredient:
     unit: str
 
 
-#: Stages the kitchen itself reports; a Rest step must name its own (e.g. "proofing").
-KITCHEN_STAGES = ("queued", "mixing", "waiting", "preheating", "baking", "baked", "failed")
+#: Stages the kitchen itself reports (and "cancelled", a server's); a Rest step must name its
+#: own (e.g. "proofing").
+KITCHEN_STAGES = ("queued", "mixing", "waiting", "preheating", "baking", "baked", "failed",
+                  "retrying", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,8 +165,8 @@ def test_an_unfinished_journal_is_not_overwritten_by_a_new_run(tmp_path):
     workload(tmp_path)
     process = bakectl(tmp_path, "--speed", "60", "--no-progress")  # minutes of wall time
     journal = tmp_path / "orders.yaml.journal"
-    for _ in range(200):  # the header and one record: the run has started
-        if (journal.read_bytes() if journal.exists() else b"").count(b"\n") >= 2:
+    for _ in range(200):  # the header, the run, a cake's first stage: the run has started
+        if (journal.read_bytes() if journal.exists() else b"").count(b"\n") >= 3:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -189,6 +189,14 @@ def test_a_run_that_stops_before_it_starts_does_not_block_the_next_one(tmp_path)
     broken = run_cli("-p", "broken", "bake", "orders.yaml", "--speed", SPEED, cwd=tmp_path,
                      PYTHONPATH=str(tmp_path))
     assert broken.returncode == 2 and "no oven on the bus" in broken.stderr
+    # A plugin that fails as the run starts, with failures made fatal: the journal has its
+    # header and the run's first record, and still nothing to continue.
+    (tmp_path / "badstart.py").write_text("from bakectl import hookimpl\n\n@hookimpl\n"
+                                          "def bakectl_run_started(kitchen):\n"
+                                          "    raise RuntimeError('no display')\n")
+    fatal = run_cli("-p", "badstart", "bake", "orders.yaml", "--speed", SPEED, cwd=tmp_path,
+                    PYTHONPATH=str(tmp_path), BAKECTL_RAISE_PLUGIN_ERRORS="1")
+    assert fatal.returncode == 2 and "no display" in fatal.stderr
     # ...and the corrected run starts afresh, not "continue it with --resume".
     fixed = run_cli("bake", "orders.yaml", "--speed", SPEED, "--no-progress", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stderr

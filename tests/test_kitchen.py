@@ -500,6 +500,29 @@ def test_the_rich_live_view_shows_ids_with_brackets_as_written():
     assert "[bold]x" in shown.getvalue() and "[/]odd" in shown.getvalue()
 
 
+def test_library_misuse_gets_a_clear_error():
+    import warnings
+
+    clock = SimulatedClock()
+    assert clock.now() == 0.0  # before a run: the minute it will start at
+    with pytest.raises(RuntimeError, match="only inside run_in_foreground"):
+        clock.sleep(5)
+
+    async def nap():
+        await asyncio.sleep(0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited" on top
+        with pytest.raises(RuntimeError, match="needs an owner"):
+            run_in_background(nap())
+
+    kitchen = Kitchen(Bakery.default(1), clock)
+    orders = [Order("o-1", "sponge")]
+    run_in_foreground(kitchen.run(orders, RECIPES), clock=clock)
+    with pytest.raises(ValueError, match="'o-1' is in this kitchen already"):
+        run_in_foreground(kitchen.run(orders, RECIPES), clock=clock)
+
+
 def test_pool_takes_an_oven_back_from_a_waiter_cancelled_after_it_was_handed_over():
     clock = SimulatedClock()
     oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock), clock)

@@ -245,6 +245,8 @@ def test_a_recipe_with_steps_derives_its_temperature_and_bake_time():
     (lambda: Recipe("x", (), 10, 200, steps=(Bake(180, 5),)), "temperature_c is 200"),
     (lambda: Recipe("x", (), 10, steps=("bake",)), "must be a Rest or a Bake"),
     (lambda: Rest(5, "baking"), "one of the kitchen's own"),
+    (lambda: Rest(5, "retrying"), "one of the kitchen's own"),
+    (lambda: Rest(5, "cancelled"), "one of the kitchen's own"),
     (lambda: Bake(180, 0), "minutes must be more than 0"),
 ])
 def test_bad_steps_are_refused(make, message):
