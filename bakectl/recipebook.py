@@ -64,20 +64,11 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
         except Exception as exc:
             pm.fail(impl.plugin_name, exc, "in bakectl_recipes")
             continue
-        for recipe in provided:
-            problems = recipe_problems(recipe)
-            if problems:
-                # As a bad recipe file is: an input error (exit 2), the others still load.
-                errors.append(bad_recipe(recipe, problems, impl.plugin_name))
-                if isinstance(recipe.name, str):
-                    unresolved.add(recipe.name)
-                continue
-            if not recipe.source:
-                recipe = _with_source(recipe, f"plugin {impl.plugin_name}")
-            error = _add(recipes, recipe)
-            if error is not None:
-                errors.append(error)
-                unresolved.add(recipe.name)  # which one was meant is for the user to say
+        name = impl.plugin_name
+        errors += add_recipes(recipes, provided, f"plugin {name}", unresolved=unresolved,
+                              where=f"plugin {name!r}",
+                              hint=f" (disable the plugin with -p no:{name} or "
+                                   f"BAKECTL_DISABLE_PLUGINS={name})")
     if errors:
         failed = InputErrors(errors)
         failed.partial = {name: recipe for name, recipe in recipes.items()
@@ -87,20 +78,28 @@ def collect_recipes(pm, folders: list[Path]) -> dict[str, Recipe]:
     return recipes
 
 
-def add_recipes(recipes: dict[str, Recipe], more, source: str) -> list[InputError]:
-    """Add the Recipe objects `more`, from `source` (e.g. "recipes="), to those collected, by
-    the rules of collect_recipes: each is checked (recipe_problems), and a name is defined
-    once unless ``override=True``. The problems, one InputError each."""
+def add_recipes(recipes: dict[str, Recipe], more, source: str, *,
+                unresolved: set[str] | None = None, where: str | None = None,
+                hint: str = "") -> list[InputError]:
+    """Add the Recipe objects `more`, from `source` (e.g. "plugin NAME" or "recipes="), to
+    those collected: each is checked (recipe_problems), and a name is defined once unless
+    ``override=True``. The problems, one InputError each, at `where` (default: `source`) and
+    ending with `hint`; the names of the recipes that failed go into `unresolved`."""
+    unresolved = unresolved if unresolved is not None else set()
     errors = []
     for recipe in more:
         problems = recipe_problems(recipe)
         if problems:
-            errors.append(InputError(Where(source), f"recipe {recipe.name!r}: "
-                                                    f"{'; '.join(problems)}"))
+            # As a bad recipe file is: an input error (exit 2), the others still load.
+            errors.append(InputError(Where(where or source), f"recipe {recipe.name!r}: "
+                                                             f"{'; '.join(problems)}{hint}"))
+            if isinstance(recipe.name, str):
+                unresolved.add(recipe.name)
             continue
         error = _add(recipes, recipe if recipe.source else _with_source(recipe, source))
         if error is not None:
             errors.append(error)
+            unresolved.add(recipe.name)  # which one was meant is for the user to say
     return errors
 
 
@@ -213,13 +212,6 @@ def recipe_problems(recipe: Recipe) -> list[str]:
     if not isinstance(recipe.override, bool):
         problems.append(f"override must be True or False, got {_what(recipe.override)}")
     return problems
-
-
-def bad_recipe(recipe: Recipe, problems: list[str], plugin: str) -> InputError:
-    """The one line that says plugin `plugin` gave a bad recipe, and how to do without it."""
-    return InputError(Where(f"plugin {plugin!r}"),
-                      f"recipe {recipe.name!r}: {'; '.join(problems)} (disable the plugin "
-                      f"with -p no:{plugin} or BAKECTL_DISABLE_PLUGINS={plugin})")
 
 
 def _what(value) -> str:
