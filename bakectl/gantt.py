@@ -39,17 +39,19 @@ def bakes(report: dict) -> list[tuple[dict, dict]]:
     return out
 
 
-def _recipes(report: dict) -> list[str]:
+def _recipes(done: list[tuple[dict, dict]]) -> list[str]:
+    """The recipes of `done` (bakes()), in the order they first bake."""
     seen: dict[str, None] = {}
-    for cake, _ in bakes(report):
+    for cake, _ in done:
         seen.setdefault(cake["recipe"], None)
     return list(seen)
 
 
-def _temperatures(report: dict) -> dict[str, str]:
-    """Per recipe, the temperatures of its bakes for the legend ("175/150")."""
+def _temperatures(done: list[tuple[dict, dict]]) -> dict[str, str]:
+    """Per recipe of `done` (bakes()), the temperatures of its bakes for the legend
+    ("175/150")."""
     seen: dict[str, dict[float, None]] = {}
-    for cake, bake in bakes(report):
+    for cake, bake in done:
         if bake["temperature_c"] is not None:
             seen.setdefault(cake["recipe"], {}).setdefault(bake["temperature_c"], None)
     return {name: "/".join(f"{t:g}" for t in temps) for name, temps in seen.items()}
@@ -61,7 +63,8 @@ def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]],
     Each slot shows what filled most of it: a recipe's letter while baking, "·" while the
     oven heats or cools, a space while idle."""
     makespan = report["makespan_minutes"] or 0.0
-    recipes = _recipes(report)
+    done = bakes(report)
+    recipes = _recipes(done)
     letter = {name: LETTERS[k % len(LETTERS)] for k, name in enumerate(recipes)}
     slot = makespan / width if makespan else 1.0
     # per oven and slot: minutes of each activity
@@ -78,7 +81,7 @@ def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]],
                 cell = fill[oven][k]
                 cell[what] = cell.get(what, 0.0) + overlap
 
-    for cake, bake in bakes(report):
+    for cake, bake in done:
         add(bake["oven"], bake["oven_start"], bake["start"], "·")
         add(bake["oven"], bake["start"], bake["end"], letter[cake["recipe"]])
     rows = []
@@ -96,7 +99,7 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
     from rich.text import Text
 
     rows, legend = terminal_rows(report, width)
-    temps = _temperatures(report)
+    temps = _temperatures(bakes(report))
     style = {letter: f"bold {PALETTE[k % len(PALETTE)]}" if colour else ""
              for k, letter in enumerate(legend)}
     makespan = report["makespan_minutes"] or 0.0
@@ -122,7 +125,8 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
 def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
     """The chart as an SVG document: a bar per bake (hover for details), grey for set-up."""
     makespan = report["makespan_minutes"] or 1.0
-    recipes = _recipes(report)
+    done = bakes(report)
+    recipes = _recipes(done)
     colour = {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(recipes)}
     ovens = [o["name"] for o in report["ovens"]]
     row = {name: k for k, name in enumerate(ovens)}
@@ -143,7 +147,7 @@ def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
                    f'text-anchor="end">{html.escape(name)}</text>')
         out.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{row_height - 4}" '
                    f'fill="#f4f4f4"/>')
-    for cake, bake in bakes(report):
+    for cake, bake in done:
         y = top + row[bake["oven"]] * row_height
         start, end, oven_start = bake["start"], bake["end"], bake["oven_start"]
         if start > oven_start:
@@ -163,7 +167,7 @@ def svg(report: dict, width: int = 1000, row_height: int = 28) -> str:
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}" stroke="#ccc"/>')
         out.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle">'
                    f'{makespan * k / 10:.0f}</text>')
-    temps = _temperatures(report)
+    temps = _temperatures(done)
     for k, name in enumerate(recipes):
         x, y = left + (k % 4) * (plot / 4), axis_y + 34 + 18 * (k // 4)
         out.append(f'<rect x="{x:.1f}" y="{y - 10}" width="12" height="12" '
