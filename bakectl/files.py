@@ -115,10 +115,11 @@ _NOT_DECIMAL = re.compile("[-+]?0(?:[0-7_]+|x[0-9a-fA-F_]+|b[01_]+)").fullmatch
 _NULL_TEXTS = frozenset({"", "~", "null", "Null", "NULL"})
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()
-# Control characters (and lone surrogates, which cannot be printed) that an escape in a
-# double-quoted string could smuggle into a name; free text may still hold tabs and newlines.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Control characters (and lone surrogates, which cannot be printed) that an escape in a
+#: double-quoted string could smuggle into a name (also the server's and plugins' rule)...
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: ...while free text (a customer) may still hold tabs and newlines.
+CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,7 +596,7 @@ class Field:
 
 def _text(*, empty: bool = False, lines: bool = False) -> Reader:
     """Any scalar, as the text written; `empty`: may be ""; `lines`: may hold newlines, tabs."""
-    control = _CONTROL_IN_TEXT if lines else _CONTROL
+    control = CONTROL_IN_TEXT if lines else CONTROL
 
     def read(node: _Node, label: str, ctx: _Context) -> str:
         if node.__class__ is not ScalarEvent:

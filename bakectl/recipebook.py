@@ -166,7 +166,7 @@ def recipe_problems(recipe: Recipe) -> list[str]:
             problems.append(f"{label} must be text, got {_what(value)}")
         elif not value:
             problems.append(f"{label} must not be empty")
-        elif (found := files._CONTROL.search(value)) is not None:
+        elif (found := files.CONTROL.search(value)) is not None:
             problems.append(f"{label} must not contain control character "
                             f"U+{ord(found.group()):04X}")
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from bakectl.files import MAX_MINUTES, MAX_PRIORITY, due_date, range_problem
+from bakectl.files import (
+    CONTROL,
+    CONTROL_IN_TEXT,
+    MAX_MINUTES,
+    MAX_PRIORITY,
+    due_date,
+    range_problem,
+)
 
 #: The fields of an order (FORMATS.md); anything else is rejected with a "did you mean" hint.
 FIELDS = ("id", "recipe", "quantity", "due", "customer", "priority")
@@ -24,9 +30,6 @@ FIELDS = ("id", "recipe", "quantity", "due", "customer", "priority")
 #: to start a hundred thousand tasks.
 MAX_QUANTITY = 1000
 
-# As in files.py: names hold no control characters; a customer may hold newlines and tabs.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 ORDER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -151,7 +154,7 @@ def check_order(data: Any, recipes: dict | None = None, bakery=None, *,
             problems.append(Problem(name, "is required"))
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(name, "must be a non-empty string"))
-        elif _CONTROL.search(value):
+        elif CONTROL.search(value):
             problems.append(Problem(name, "must not contain control characters"))
     quantity = data.get("quantity", 1)
     if not _is_int(quantity) or quantity < 1:
@@ -172,7 +175,7 @@ def check_order(data: Any, recipes: dict | None = None, bakery=None, *,
     if not _is_int(priority) or not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
         problems.append(Problem("priority", f"must be an integer from {-MAX_PRIORITY} to "
                                             f"{MAX_PRIORITY}"))
-    if isinstance(customer, str) and _CONTROL_IN_TEXT.search(customer):
+    if isinstance(customer, str) and CONTROL_IN_TEXT.search(customer):
         problems.append(Problem("customer", "must not contain control characters"))
     recipe = data.get("recipe")
     if recipes is not None and isinstance(recipe, str) and recipe.strip():
