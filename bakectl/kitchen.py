@@ -86,32 +86,35 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
         mixture = await mix_ingredients(recipe, ingredients, kitchen.clock)
     # Then the recipe's process: most recipes go straight into the oven; some rest first
     # (a bread proofs), or bake twice at two temperatures (biscotti)
-    bakes = []
+    first_bake = baked = None
     for step in recipe.process:
         if isinstance(step, Rest):
             await rest(kitchen, cake, step)
-        else:
-            bakes.append(await bake(kitchen, cake, mixture, step))
-    baked = bakes[0] if len(bakes) == 1 else Cake(
-        recipe, bakes[-1].oven, bakes[-1].temperature_c, bakes[0].bake_start, bakes[-1].bake_end)
+            continue
+        # We wait for a free oven (it goes back to the pool however we leave this block)...
+        kitchen.stage(cake, "waiting")
+        recipe_for_bake = _for_bake(recipe, step)
+        async with kitchen.ovens.oven_for(cake, recipe_for_bake) as oven:
+            # ...then configure it for our recipe and bake
+            baked = await bake(kitchen, cake, oven, Mixture(recipe_for_bake, mixture.ingredients))
+        first_bake = first_bake or baked
+    if first_bake is not baked:  # baked twice: from the first bake's start to the last's end
+        baked = Cake(recipe, baked.oven, baked.temperature_c, first_bake.bake_start,
+                     baked.bake_end)
     kitchen.stage(cake, "baked", baked=baked)
     return baked
 
 
 # This task may be interleaved with other activities
-async def bake(kitchen: Kitchen, cake: CakeRecord, mixture: Mixture, step: Bake) -> Cake:
-    """One bake of the recipe's process: wait for an oven, configure it, bake, give it back."""
-    recipe = _for_bake(mixture.recipe, step)
-    # We wait for a free oven (it goes back to the pool however we leave this block)...
-    kitchen.stage(cake, "waiting")
-    async with kitchen.ovens.oven_for(cake, recipe) as oven:
-        oven_start = kitchen.clock.now()
-        # ...then configure it for our recipe: one temperature at a time, changing it takes time
-        kitchen.stage(cake, "preheating", oven=oven)
-        await run_in_background(oven.configure, recipe)
-        # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
-        kitchen.stage(cake, "baking", oven=oven)
-        baked = await run_in_background(oven.bake, Mixture(recipe, mixture.ingredients))
+async def bake(kitchen: Kitchen, cake: CakeRecord, oven: Oven, mixture: Mixture) -> Cake:
+    """One bake of the recipe's process, in the oven the cake was given: configure, bake."""
+    oven_start = kitchen.clock.now()
+    # Configure the oven for our recipe: one temperature at a time, changing it takes time
+    kitchen.stage(cake, "preheating", oven=oven)
+    await run_in_background(oven.configure, mixture.recipe)
+    # Baking is synchronous for the *oven*, but *we* don't want to sit around waiting for it
+    kitchen.stage(cake, "baking", oven=oven)
+    baked = await run_in_background(oven.bake, mixture)
     cake.steps.append(StepRecord("bake", "baking", baked.bake_start, baked.bake_end,
                                  oven=baked.oven, oven_start=oven_start,
                                  temperature_c=baked.temperature_c))

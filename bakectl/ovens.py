@@ -311,7 +311,8 @@ class OvenPool:
         self._seq = itertools.count()
         self._dispatch_pending = False
         # Every waiter, whatever the policy keeps: to fail them when the last oven breaks.
-        self._waiters: set[Waiter] = set()
+        # By their place in the queue, so in the order they joined.
+        self._waiters: dict[int, Waiter] = {}
         self._hottest_working = self._hottest()
 
     def _hottest(self) -> float | None:
@@ -341,28 +342,23 @@ class OvenPool:
     def oven_for(self, cake, recipe: Recipe) -> _OvenLease:
         return _OvenLease(self, cake, recipe)
 
-    async def acquire(self, cake, recipe: Recipe, lease: _OvenLease | None = None) -> Oven:
-        error = self.unbakeable(recipe)
+    async def acquire(self, cake, recipe: Recipe) -> Oven:
+        """Wait for an oven for `cake` (the caller gives it back with `release`)."""
+        return await self.oven_for(cake, recipe).__aenter__()
+
+    def _join(self, lease: _OvenLease) -> None:
+        """Put `lease` in the queue for an oven (raises NoOvenError if none can bake it)."""
+        error = self.unbakeable(lease.recipe)
         if error is not None:
             raise error
-        future = asyncio.get_running_loop().create_future()
-        now = self.clock.now() if self.clock is not None else 0.0
-        waiter = Waiter(cake, recipe, next(self._seq), future, now)
-        self._waiters.add(waiter)
-        self.policy.add(waiter)
+        lease.future = asyncio.get_running_loop().create_future()
+        lease.seq = next(self._seq)
+        if lease.position is None:  # not a kitchen's cake: in the order it joined
+            lease.position = lease.seq
+        lease.joined = self.clock.now() if self.clock is not None else 0.0
+        self._waiters[lease.seq] = lease
+        self.policy.add(lease)
         self._dispatch_soon()
-        try:
-            oven = await future
-        except asyncio.CancelledError:
-            # Cancelled just after being handed an oven: give it back for the next cake.
-            if future.done() and not future.cancelled():
-                self.release(future.result())
-            raise
-        finally:
-            self._waiters.discard(waiter)
-        if lease is not None:
-            lease.oven = oven
-        return oven
 
     def release(self, oven: Oven) -> None:
         if oven.broken is not None:
@@ -414,7 +410,7 @@ class OvenPool:
 
     def _fail_stranded(self) -> None:
         # Policies skip waiters whose future is done, so failing the future withdraws it.
-        for waiter in sorted(self._waiters, key=lambda w: w.seq):
+        for waiter in list(self._waiters.values()):  # in the order they joined
             if not waiter.future.done():
                 error = self.unbakeable(waiter.recipe)
                 if error is not None:
@@ -442,26 +438,63 @@ class OvenPool:
             waiter.future.set_result(oven)
 
 
-class _OvenLease:
+class _OvenLease(Waiter):
     """``async with pool.oven_for(...)``: an oven for the block, given back however it ends.
 
-    A small class rather than an ``asynccontextmanager``: it is entered once per cake."""
+    The lease is the cake's place in the queue (a Waiter) and what the cake awaits while it
+    waits: it yields the waiter's future to the task, as a Future's own ``__await__`` does.
+    A hand-written iterator rather than a coroutine or ``asynccontextmanager``: a waiting cake
+    holds no frame of ours (100,000 cakes wait at once in a big plan: 300 bytes each), and a
+    cake stopped just after it was handed an oven still gives it back (`throw`)."""
 
-    __slots__ = ("pool", "cake", "recipe", "oven")
+    __slots__ = ("pool", "oven")
 
     def __init__(self, pool: OvenPool, cake, recipe: Recipe):
         self.pool = pool
         self.cake = cake
         self.recipe = recipe
+        self.position = getattr(cake, "position", None)
         self.oven: Oven | None = None
 
-    def __aenter__(self):
-        # The pool's own coroutine is the awaitable: one frame less per waiting cake (100,000
-        # cakes wait at once in a big plan). It records the oven here for __aexit__.
-        return self.pool.acquire(self.cake, self.recipe, self)
+    def __aenter__(self) -> _OvenLease:
+        self.pool._join(self)
+        return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:  # the block awaited the oven's work: the oven is idle
             self.pool.release(self.oven)
         else:  # perhaps stopped while the oven works on in the background
             self.pool.give_back(self.oven)
+
+    # `await lease`, by hand: the iterator protocol a coroutine delegates to.
+    def __await__(self) -> _OvenLease:
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, _value):
+        future = self.future
+        if not future.done():
+            future._asyncio_future_blocking = True  # asyncio's sign: "wake me when it is done"
+            return future
+        del self.pool._waiters[self.seq]
+        self.oven = future.result()  # the oven, or why no oven can bake the recipe any more
+        raise StopIteration(self.oven)
+
+    def throw(self, typ, value=None, traceback=None):
+        # The cake was stopped (Ctrl-C, a cancelled order) while it waited, or just after the
+        # pool handed it an oven but before it could take it: give that oven back.
+        future = self.future
+        self.pool._waiters.pop(self.seq, None)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            self.pool.release(future.result())
+        else:
+            future.cancel()  # withdrawn: policies skip waiters whose future is done
+        if value is None:
+            value = typ if isinstance(typ, BaseException) else typ()
+        raise value.with_traceback(traceback) if traceback is not None else value
+
+    def close(self) -> None:  # the coroutine was closed (never resumed): nobody waits
+        self.pool._waiters.pop(self.seq, None)
+        self.future.cancel()

@@ -9,6 +9,8 @@ each in a fresh process, how much resident memory one more waiting cake costs:
 - ``simpy``: a SimPy process waiting on a Resource request (as ../shared/bench/simpy_bakery.py);
 - ``asyncio floor``: an asyncio task whose one coroutine awaits a future: the least any design
   with one task per cake can cost, before it records anything about the cake;
+- ``recorded floor``: the same, plus what any kitchen must keep about a waiting cake: its
+  record (bakectl's `CakeRecord`) and its place in the oven queue (a `Waiter` in a deque);
 - ``bakectl``: a cake of ``bakectl plan --policy fifo`` waiting for an oven (its task, the
   frames of make_cake and what it awaits, its record, its place in the oven queue).
 
@@ -66,6 +68,30 @@ async def main():
 asyncio.run(main())
 """
 
+RECORDED_FLOOR = RSS + """
+import asyncio
+from collections import deque
+from bakectl.ovens import Waiter
+from bakectl.report import CakeRecord
+queue = deque()
+async def cake(record):
+    waiter = Waiter(record, None, record.position, asyncio.get_running_loop().create_future(),
+                    10.0)
+    queue.append(waiter)
+    await waiter.future
+async def main():
+    loop = asyncio.get_running_loop()
+    before = rss()
+    tasks = [loop.create_task(cake(CakeRecord(f"o-{k // 2}", "sponge", k % 2 + 1, position=k)))
+             for k in range(N)]
+    await asyncio.sleep(0)  # every task has started and waits
+    print((rss() - before) / N)
+    for waiter in queue:
+        waiter.future.set_result(None)
+    await asyncio.gather(*tasks)
+asyncio.run(main())
+"""
+
 BAKECTL = RSS + """
 from bakectl.clock import SimulatedClock
 from bakectl.hookspecs import hookimpl
@@ -109,13 +135,16 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     simpy = per_cake(SIMPY, a.cakes)
     floor = per_cake(ASYNCIO_FLOOR, a.cakes)
+    recorded = per_cake(RECORDED_FLOOR, a.cakes)
     ours = per_cake(BAKECTL, a.cakes)
     print(json.dumps({
         "cakes": a.cakes,
         "simpy_bytes_per_waiting_cake": round(simpy),
         "asyncio_floor_bytes_per_waiting_cake": round(floor),
+        "recorded_floor_bytes_per_waiting_cake": round(recorded),
         "bakectl_bytes_per_waiting_cake": round(ours),
         "floor_over_simpy": round(floor / simpy, 2),
+        "recorded_floor_over_simpy": round(recorded / simpy, 2),
         "bakectl_over_simpy": round(ours / simpy, 2),
     }, indent=2))
     return 0
