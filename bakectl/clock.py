@@ -62,16 +62,28 @@ class RealClock:
     def seconds(self, minutes: float) -> float:
         return minutes * 60.0 / self.speed
 
-    async def sleep(self, minutes: float) -> None:
-        await asyncio.sleep(self.seconds(minutes))
+    def sleep(self, minutes: float) -> asyncio.Future:
+        """An awaitable that is done `minutes` from now."""
+        return self.sleep_until(self.now() + minutes)
 
-    async def sleep_until(self, minute: float) -> None:
-        await asyncio.sleep(max(0.0, self.seconds(minute - self.now())))
+    def sleep_until(self, minute: float) -> asyncio.Future:
+        # A future and a timer, as the simulated clock does, rather than asyncio.sleep: no
+        # coroutine frames per wait (every mixing cake waits; a server starts thousands a
+        # second). A cancelled wait's timer stays on the loop until its minute, harmlessly.
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        loop.call_later(max(0.0, self.seconds(minute - self.now())), _wake, future)
+        return future
 
     def block(self, minutes: float) -> None:
         """Block the calling (background) thread for `minutes`; stop early on shutdown."""
         if self.stopping.wait(self.seconds(minutes)):
             raise Interrupted("the bakery is shutting down")
+
+
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():  # not cancelled meanwhile
+        future.set_result(None)
 
 
 #: The blocking call the simulated loop is running inline, and the minutes it has blocked.

@@ -115,9 +115,8 @@ def parse_due(value: Any) -> tuple[float | None, dt.datetime | None]:
     """(minutes, None) or (None, an aware datetime); raises ValueError saying what is wrong,
     in the words an orders file gets (files.range_problem, files.due_date)."""
     if _is_int(value) or isinstance(value, float):
-        problem = range_problem(value, json.dumps(value), 0, MAX_MINUTES)
-        if problem is not None:
-            raise ValueError(problem)
+        if not 0 <= value <= MAX_MINUTES:  # NaN too; the words only when they are needed
+            raise ValueError(range_problem(value, json.dumps(value), 0, MAX_MINUTES))
         return float(value), None
     if isinstance(value, str):
         try:
