@@ -142,7 +142,11 @@ def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
     process = subprocess.Popen(command, cwd=bakery_dir, env=cli_env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if compare:
-        time.sleep(1.5)  # planning has begun (--compare prints nothing before it is done)
+        # --compare prints nothing before it is done: wait until it catches SIGTERM, which it
+        # does from the start of planning (a fixed sleep lost the race on a loaded machine).
+        deadline = time.monotonic() + 30
+        while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
     else:
         process.stderr.readline()  # the first progress line: the simulation has started
     process.send_signal(signal.SIGTERM)
@@ -152,6 +156,15 @@ def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
     assert err.splitlines()[-1] == ("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day "
                                     "was planned: nothing to show")
     assert not (bakery_dir / "g.svg").exists()
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Linux: whether process `pid` has a handler for SIGTERM (SigCgt in /proc/PID/status)."""
+    import signal
+
+    with open(f"/proc/{pid}/status") as status:
+        caught = next(line for line in status if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
 
 
 def test_what_if_more_ovens_and_mixers(bakery_dir):
