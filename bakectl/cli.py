@@ -271,9 +271,9 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()
     if json_report:
-        import json
+        from bakectl.report import write_json
 
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        write_json(report, sys.stdout)  # as plan writes it: one line per order, cake, oven
     else:
         _print_summary(report)
     if report.get("interrupted"):
