@@ -211,7 +211,10 @@ def _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, 
     from bakectl.clock import RealClock, SimulatedClock
 
     clock = SimulatedClock() if simulate else RealClock(speed)
-    chosen = _policy(policy, inputs)  # a policy that cannot be made is refused before a journal
+    from bakectl.kitchen import sigterm_as_sigint
+
+    with sigterm_as_sigint():  # `search` plans first: SIGTERM stops that as Ctrl-C does
+        chosen = _policy(policy, inputs)  # refused before a journal if it cannot be made
     opened = None if path is None else _open_journal(path, inputs, resume=resume,
                                                      sync=not simulate, start=start)
     try:

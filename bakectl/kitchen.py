@@ -370,6 +370,7 @@ class Kitchen:
             task = self._tasks.get(cake)
             if task is not None:
                 task.cancel()
+                self.ovens.cake_finished(cake)  # a plan's ovens stop waiting for its turn
         record.status = "cancelled"
         return True
 
@@ -601,7 +602,11 @@ def sigterm_as_sigint():
     """SIGTERM in the block does what Ctrl-C does (main thread only)."""
 
     def as_sigint(signum, frame):
-        signal.raise_signal(signal.SIGINT)
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            # Started in the background (`cmd &`): the shell ignores Ctrl-C for it, so a
+            # raised SIGINT would do nothing. SIGTERM must still stop it.
+            raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)  # through asyncio's own Ctrl-C handling, if any
 
     try:
         previous = signal.signal(signal.SIGTERM, as_sigint)

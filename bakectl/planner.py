@@ -76,7 +76,10 @@ def simulate(orders, recipes, bakery, policy) -> dict:
     from bakectl.clock import SimulatedClock
     from bakectl.kitchen import bake_orders
 
-    return bake_orders(orders, recipes, bakery, SimulatedClock(), policy=policy)
+    report = bake_orders(orders, recipes, bakery, SimulatedClock(), policy=policy)
+    if report["interrupted"]:  # Ctrl-C or SIGTERM while planning: no plan from half a day
+        raise KeyboardInterrupt
+    return report
 
 
 def sequences_of(report: dict, bakery) -> dict[int, list[int]]:

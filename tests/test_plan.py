@@ -150,12 +150,118 @@ def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
     else:
         process.stderr.readline()  # the first progress line: the simulation has started
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # not left running if it did not stop
     assert process.returncode == 130, err[-500:]
     assert out == ""  # no half a plan passed off as a plan, no comparison row
     assert err.splitlines()[-1] == ("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day "
                                     "was planned: nothing to show")
     assert not (bakery_dir / "g.svg").exists()
+
+
+def test_ctrl_c_while_search_plans_is_not_swallowed_by_its_trial_runs():
+    # `search` tries plans in simulated runs. A run stopped by Ctrl-C reports itself as
+    # interrupted instead of raising; taken as a finished trial, a cut-off day would be
+    # planned on and used, and the Ctrl-C lost (exit 0, a different plan).
+    from bakectl.ovens import FifoPolicy
+    from bakectl.planner import simulate
+
+    class StopsMidway(FifoPolicy):
+        handed = 0
+
+        def pick(self, free, now):
+            self.handed += 1
+            if self.handed == 3:
+                raise KeyboardInterrupt  # as the signal handler does, anywhere in the loop
+            return super().pick(free, now)
+
+    recipes = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)}
+    with pytest.raises(KeyboardInterrupt):
+        simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), StopsMidway())
+
+
+@pytest.mark.parametrize("command", ["plan", "bake"])
+def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
+    # `plan ... &` in a script: the shell starts it with Ctrl-C ignored, which made SIGTERM
+    # (turned into Ctrl-C for simulated runs) do nothing: the day ran to the end, exit 0.
+    import signal
+    import time
+
+    from conftest import cli_env
+
+    (bakery_dir / "orders.yaml").write_text(
+        "orders:\n  - {id: big, recipe: sponge, quantity: 20000}\n")
+    args = ["plan", "orders.yaml", "--policy", "fifo"] if command == "plan" else \
+        ["bake", "orders.yaml", "--simulate", "--policy", "fifo", "--json"]
+    process = subprocess.Popen([sys.executable, "-m", "bakectl", *args], cwd=bakery_dir,
+                               env=cli_env(), text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 30
+    while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # not left running if it did not stop
+    assert process.returncode == 130, err[-500:]
+    if command == "bake":  # what was done, said to be cut short
+        assert json.loads(out)["interrupted"] is True
+
+
+def test_sigterm_while_bake_plans_its_day_stops_it_before_baking(bakery_dir):
+    # bake's default policy, `search`, plans the day before the first cake: a SIGTERM then
+    # stops it as Ctrl-C does, and no baking starts (it used to be lost in a trial run).
+    import signal
+    import time
+
+    from conftest import cli_env
+
+    (bakery_dir / "orders.yaml").write_text(
+        "orders:\n  - {id: a, recipe: sponge, quantity: 5000}\n"
+        "  - {id: b, recipe: madeira, quantity: 5000, due: 60}\n")
+    process = subprocess.Popen([sys.executable, "-m", "bakectl", "bake", "orders.yaml",
+                                "--speed", "1000", "--json"], cwd=bakery_dir, env=cli_env(),
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # not left running if it did not stop
+    assert process.returncode == 130, err[-500:]
+    assert out == "" and "interrupted before baking began" in err
+
+
+def test_cancelling_an_order_under_search_lets_the_others_bake():
+    # The plan gives each oven a list of cakes to wait for; a cancelled order's cakes must
+    # come off it, or the oven waits for them forever (a deadlock in simulated time).
+
+    from bakectl.background import run_in_foreground
+    from bakectl.kitchen import Kitchen
+    from bakectl.scheduling import make_policy
+
+    recipes = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)}
+    orders = [Order("a", "sponge"), Order("b", "sponge")]
+    bakery = Bakery.default(1)
+    clock = SimulatedClock()
+    kitchen = Kitchen(bakery, clock, policy=make_policy("search", orders, recipes, bakery))
+
+    async def main():
+        async with kitchen.open():
+            for order in orders:
+                kitchen.add_order(order, recipes["sponge"])
+            await clock.sleep(5)  # both mixing
+            assert kitchen.cancel_order("a")
+
+    run_in_foreground(main(), clock=clock)
+    assert [(r.order.id, r.status) for r in kitchen.orders] == [("a", "cancelled"),
+                                                                ("b", "delivered")]
 
 
 def _catches_sigterm(pid: int) -> bool:
