@@ -177,22 +177,25 @@ def write_json(report: dict, stream) -> None:
     as they go, so the whole document never sits in memory at once."""
     import orjson
 
+    def dumps(value) -> bytes:  # keys that are not strings become strings, as json does
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
     stream.write("{")
     first = True
     for key, value in report.items():
         stream.write("\n  " if first else ",\n  ")
         first = False
-        stream.write(orjson.dumps(key).decode() + ": ")
+        stream.write(dumps(key).decode() + ": ")
         if isinstance(value, list) and value and isinstance(value[0], dict):
             stream.write("[\n    ")
             for start in range(0, len(value), _ROWS_AT_ONCE):
                 if start:
                     stream.write(",\n    ")
                 rows = value[start:start + _ROWS_AT_ONCE]
-                stream.write(b",\n    ".join(map(orjson.dumps, rows)).decode())
+                stream.write(b",\n    ".join(map(dumps, rows)).decode())
             stream.write("\n  ]")
         else:
-            stream.write(orjson.dumps(value).decode())
+            stream.write(dumps(value).decode())
     stream.write("\n}\n")
 
 

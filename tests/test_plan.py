@@ -463,3 +463,22 @@ def test_a_cake_baked_twice_reads_as_docs_report_md_says():
         for s in (first, last):
             setup[s["oven"]] = setup.get(s["oven"], 0.0) + s["start"] - s["oven_start"]
     assert setup == {o["name"]: pytest.approx(o["setup_minutes"]) for o in report["ovens"]}
+
+
+def test_the_json_report_reads_back_as_written_one_row_per_line():
+    # write_json encodes rows in chunks (orjson): every row comes back, across the chunks'
+    # seams, with what json itself would write for it (keys that are not strings included).
+    import io
+
+    from bakectl.report import write_json
+
+    rows = [{"order": f"ö-{k}", "minutes": k / 3, "error": None, "steps": [{"at": k}]}
+            for k in range(5000)]
+    report = {"version": "x", "cakes": rows, "ovens": [], "summary": {"cakes": 5000},
+              "extra": {1: "a plugin's key"}}
+    out = io.StringIO()
+    write_json(report, out)
+    text = out.getvalue()
+    assert json.loads(text) == json.loads(json.dumps(report))
+    lines = text.splitlines()
+    assert sum(line.startswith('    {"order":') for line in lines) == 5000
