@@ -127,9 +127,6 @@ def test_compare_runs_every_policy(bakery_dir):
 
 @pytest.mark.parametrize("compare", [False, True], ids=["plan", "compare"])
 def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
-    import signal
-    import time
-
     from conftest import cli_env
 
     # Long enough to be stopped midway: 20,000 cakes, with every stage printed for --progress.
@@ -141,19 +138,11 @@ def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
         command = command[:5] + ["--compare", "--json"]
     process = subprocess.Popen(command, cwd=bakery_dir, env=cli_env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if compare:
-        # --compare prints nothing before it is done: wait until it catches SIGTERM, which it
-        # does from the start of planning (a fixed sleep lost the race on a loaded machine).
-        deadline = time.monotonic() + 30
-        while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    else:
+    if not compare:
         process.stderr.readline()  # the first progress line: the simulation has started
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, err = process.communicate(timeout=60)
-    finally:
-        process.kill()  # not left running if it did not stop
+    # --compare prints nothing before it is done: the helper waits until it catches SIGTERM,
+    # which it does from the start of planning (a fixed sleep lost the race under load).
+    out, err = _sigterm(process)
     assert process.returncode == 130, err[-500:]
     assert out == ""  # no half a plan passed off as a plan, no comparison row
     assert err.splitlines()[-1] == ("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day "
@@ -187,7 +176,6 @@ def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
     # `plan ... &` in a script: the shell starts it with Ctrl-C ignored, which made SIGTERM
     # (turned into Ctrl-C for simulated runs) do nothing: the day ran to the end, exit 0.
     import signal
-    import time
 
     from conftest import cli_env
 
@@ -199,14 +187,7 @@ def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
                                env=cli_env(), text=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.monotonic() + 30
-    while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, err = process.communicate(timeout=60)
-    finally:
-        process.kill()  # not left running if it did not stop
+    out, err = _sigterm(process)
     assert process.returncode == 130, err[-500:]
     if command == "bake":  # what was done, said to be cut short
         assert json.loads(out)["interrupted"] is True
@@ -215,9 +196,6 @@ def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
 def test_sigterm_while_bake_plans_its_day_stops_it_before_baking(bakery_dir):
     # bake's default policy, `search`, plans the day before the first cake: a SIGTERM then
     # stops it as Ctrl-C does, and no baking starts (it used to be lost in a trial run).
-    import signal
-    import time
-
     from conftest import cli_env
 
     (bakery_dir / "orders.yaml").write_text(
@@ -226,14 +204,7 @@ def test_sigterm_while_bake_plans_its_day_stops_it_before_baking(bakery_dir):
     process = subprocess.Popen([sys.executable, "-m", "bakectl", "bake", "orders.yaml",
                                 "--speed", "1000", "--json"], cwd=bakery_dir, env=cli_env(),
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    try:
-        out, err = process.communicate(timeout=60)
-    finally:
-        process.kill()  # not left running if it did not stop
+    out, err = _sigterm(process)
     assert process.returncode == 130, err[-500:]
     assert out == "" and "interrupted before baking began" in err
 
@@ -241,7 +212,6 @@ def test_sigterm_while_bake_plans_its_day_stops_it_before_baking(bakery_dir):
 def test_cancelling_an_order_under_search_lets_the_others_bake():
     # The plan gives each oven a list of cakes to wait for; a cancelled order's cakes must
     # come off it, or the oven waits for them forever (a deadlock in simulated time).
-
     from bakectl.background import run_in_foreground
     from bakectl.kitchen import Kitchen
     from bakectl.scheduling import make_policy
@@ -264,13 +234,24 @@ def test_cancelling_an_order_under_search_lets_the_others_bake():
                                                                 ("b", "delivered")]
 
 
-def _catches_sigterm(pid: int) -> bool:
-    """Linux: whether process `pid` has a handler for SIGTERM (SigCgt in /proc/PID/status)."""
+def _sigterm(process: subprocess.Popen) -> tuple[str, str]:
+    """Send `process` SIGTERM once it handles SIGTERM (Linux: SigCgt in /proc/PID/status);
+    its stdout and stderr. It is killed if it does not stop within a minute."""
     import signal
+    import time
 
-    with open(f"/proc/{pid}/status") as status:
-        caught = next(line for line in status if line.startswith("SigCgt:"))
-    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{process.pid}/status") as status:
+            caught = next(line for line in status if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=60)
+    finally:
+        process.kill()  # not left running if it did not stop
 
 
 def test_what_if_more_ovens_and_mixers(bakery_dir):
