@@ -57,13 +57,14 @@ def _temperatures(done: list[tuple[dict, dict]]) -> dict[str, str]:
     return {name: "/".join(f"{t:g}" for t in temps) for name, temps in seen.items()}
 
 
-def terminal_rows(report: dict, width: int = 60) -> tuple[list[tuple[str, str]], dict[str, str]]:
+def terminal_rows(report: dict, width: int = 60, done: list[tuple[dict, dict]] | None = None
+                  ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """(oven name, one character per time slot) per oven, and the legend (letter -> recipe).
 
     Each slot shows what filled most of it: a recipe's letter while baking, "·" while the
-    oven heats or cools, a space while idle."""
+    oven heats or cools, a space while idle. `done`: bakes(report), if the caller has it."""
     makespan = report["makespan_minutes"] or 0.0
-    done = bakes(report)
+    done = bakes(report) if done is None else done
     recipes = _recipes(done)
     letter = {name: LETTERS[k % len(LETTERS)] for k, name in enumerate(recipes)}
     slot = makespan / width if makespan else 1.0
@@ -98,8 +99,9 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
     from rich.table import Table
     from rich.text import Text
 
-    rows, legend = terminal_rows(report, width)
-    temps = _temperatures(bakes(report))
+    done = bakes(report)
+    rows, legend = terminal_rows(report, width, done)
+    temps = _temperatures(done)
     style = {letter: f"bold {PALETTE[k % len(PALETTE)]}" if colour else ""
              for k, letter in enumerate(legend)}
     makespan = report["makespan_minutes"] or 0.0
