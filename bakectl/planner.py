@@ -366,7 +366,7 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
         if origin not in SEED_RULES:
             # The closed form is exact here, but the promise is checked, not assumed.
             report = simulate(orders, recipes, bakery, PlanPolicy(sequences))
-            rule = min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
+            rule = _best_rule(measured)
             if report["makespan_minutes"] > measured[rule][0] + 1e-9:
                 return Plan({}, *measured[rule], rule, rule=rule)
         return Plan(sequences, makespan, lateness, origin)
@@ -376,10 +376,15 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
     return Plan(sequences, makespan, lateness, origin)
 
 
+def _best_rule(measured: dict) -> str:
+    """The rule whose own run was shortest, then least late (ties: SEED_RULES' order)."""
+    return min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
+
+
 def _measured_plan(orders, recipes, bakery, day, candidates, measured, effort) -> Plan:
     """The plan for a day the closed form cannot score (a recipe bakes twice): the rules'
     runs and the local search's plans, each judged by running it in the kitchen."""
-    rule = min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
+    rule = _best_rule(measured)
     runs = [(measured[rule], rule, None)]  # (makespan, lateness), origin, sequences
     if len(day.temp) <= MAX_SEARCH_CAKES:
         improved = local_search(day, candidates[0][2], effort)
