@@ -376,13 +376,7 @@ def plan(
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
     from bakectl.kitchen import sigterm_as_sigint
-    from bakectl.planning import (
-        PlanInterrupted,
-        compare_policies,
-        run_plan,
-        show_comparison,
-        show_plan,
-    )
+    from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan
 
     try:
         # SIGTERM as Ctrl-C for the whole plan: `search` plans, and --compare runs one
@@ -392,7 +386,7 @@ def plan(
                 rows = compare_policies(pm, inputs)
             else:
                 report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
-    except (PlanInterrupted, KeyboardInterrupt):
+    except KeyboardInterrupt:  # an interrupted simulated run raises it too
         print("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day was planned: nothing "
               "to show", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None

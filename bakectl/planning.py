@@ -12,14 +12,11 @@ import time
 MAX_LATE_ROWS = 10
 
 
-class PlanInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped a plan: a part of a day is no plan, so none is shown."""
-
-
 def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
     """The report of one simulated run of `inputs` with `policy`. The plugins take part
     (recipes, oven drivers, displays), but nothing is delivered: a plan is a what-if.
-    Raises PlanInterrupted if Ctrl-C or SIGTERM stopped it."""
+    Raises KeyboardInterrupt if Ctrl-C or SIGTERM stopped it (as planner.simulate does): a
+    part of a day is no plan."""
     from bakectl.clock import SimulatedClock
     from bakectl.kitchen import bake_orders
 
@@ -33,8 +30,8 @@ def run_plan(pm, inputs, policy, *, progress: bool = False) -> dict:
         with paused_gc():
             report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery,
                                  SimulatedClock(), plugins=pm, policy=policy, deliver=False)
-        if report.get("interrupted"):
-            raise PlanInterrupted
+        if report["interrupted"]:
+            raise KeyboardInterrupt
         return report
     finally:
         if reporter is not None:
