@@ -118,11 +118,12 @@ class Server:
             self.proc.stdout.close()
 
 
-def serve_refused(folder: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def serve_refused(folder: Path, *args: str, timeout: float = 30, **env: str
+                  ) -> subprocess.CompletedProcess:
     """``bakectl serve --port 0 ARGS`` in `folder`, for a server that must refuse to start:
     the finished process (a server that starts all the same runs into `timeout`)."""
     return run_cli("-p", "no:yaml_recipes", "-p", "serve_plugin", "serve", "--port", "0",
-                   *args, cwd=folder, timeout=timeout, PYTHONPATH=str(TESTS))
+                   *args, cwd=folder, timeout=timeout, PYTHONPATH=str(TESTS), **env)
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:

@@ -899,3 +899,28 @@ def test_sigterm_lets_the_ovens_finish_and_exits_0(tmp_path):
         assert again.stop(signal.SIGINT) == 0
 
 
+
+
+def test_a_restart_without_the_recipes_of_unfinished_orders_is_refused_and_loses_none(
+        tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db) as first:
+        for order in ({"id": "m-1", "recipe": "slow_mix"}, {"id": "m-2", "recipe": "slow_mix"},
+                      {"id": "p-1", "recipe": "proofs"}, {"id": "s-1", "recipe": "sponge"}):
+            assert post(first, order).status_code == 201
+        first.wait_for("s-1", "delivered")
+        assert first.stop() == 0
+    # Started where two of the recipes are not found (another folder, a plugin removed):
+    # baking the orders is impossible, failing them would lose what was acknowledged.
+    refused = serve_refused(tmp_path, "--db", str(db),
+                            BAKECTL_TEST_HIDE_RECIPES="slow_mix,proofs")
+    assert refused.returncode == 2
+    assert one_line(refused) == (
+        f"{db}: unfinished orders need recipes that are not found: 'proofs' (1 order, e.g. "
+        f"'p-1'); 'slow_mix' (2 orders, e.g. 'm-1'); start the server with them (--recipes "
+        f"DIR, or the plugin that has them)")
+    # A delivered order's recipe may go: only what is still to bake needs one.
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_HIDE_RECIPES="sponge") as again:
+        assert "3 orders resumed" in again.stderr
+        assert {again.client.get(f"/orders/{i}").json()["status"] for i in ("m-1", "m-2")} \
+            <= {"queued", "mixing"}

@@ -199,6 +199,21 @@ def open_store(db: Path):
     return store
 
 
+def check_unfinished_recipes(store, recipes: dict, db: Path) -> None:
+    """Refuse to start if an unfinished order's recipe is not found now (a server started
+    from another folder, a recipe file renamed, a plugin removed). Starting anyway would
+    have to fail orders that were acknowledged; the orders stay stored as they are until a
+    server with their recipes runs (and cancels them, if the recipe is gone for good)."""
+    missing = {name: seen for name, seen in store.unfinished_recipes().items()
+               if name not in recipes}
+    if missing:
+        what = "; ".join(f"{name!r} ({count} order{'s' * (count > 1)}, e.g. {first!r})"
+                         for name, (count, first) in sorted(missing.items()))
+        raise UsageError(f"{db}: unfinished orders need recipes that are not found: {what}; "
+                         f"start the server with them (--recipes DIR, or the plugin that "
+                         f"has them)")
+
+
 async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
                 token: str | None, plugins=None, grace: float = 30.0,
                 max_body: int | None = None, event_history: int = 10_000) -> None:
@@ -215,6 +230,7 @@ async def serve(*, recipes: dict, bakery, clock, db: Path, host: str, port: int,
         held.callback(sock.close)
         store = open_store(db)
         held.callback(store.close)
+        check_unfinished_recipes(store, recipes, db)
         service = BakeryService(store, recipes, bakery, clock, plugins=plugins,
                                 events=EventHub(history=event_history))
         app = create_app(service, token=token, max_body=max_body or MAX_BODY_BYTES)

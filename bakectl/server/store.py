@@ -293,6 +293,14 @@ class Store:
         return self._read.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status NOT IN "
                                   "('delivered', 'failed', 'cancelled') ORDER BY seq").fetchall()
 
+    def unfinished_recipes(self) -> dict[str, tuple[int, str]]:
+        """The recipes of the unfinished orders: for each, how many orders and the first's id."""
+        # A bare column beside min() is taken from the row min() chose (SQLite documents it).
+        rows = self._read.execute("SELECT recipe, count(*) AS n, id, min(seq) FROM orders "
+                                  "WHERE status NOT IN ('delivered', 'failed', 'cancelled') "
+                                  "GROUP BY recipe").fetchall()
+        return {row["recipe"]: (row["n"], row["id"]) for row in rows}
+
     def deliveries(self, *, before: int | None = None, limit: int = 50) -> list[dict]:
         """Delivery orders, newest first, from just before `before` (a seq)."""
         if before is None:
