@@ -742,6 +742,51 @@ def test_clients_report_problems_in_one_line(server, write):
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
+@pytest.fixture
+def not_bakectl():
+    """Another HTTP server on 127.0.0.1: a proxy whose bakery is down (502 on /events), or a
+    web server that has none of bakectl's routes (404 HTML elsewhere)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status = 502 if self.path == "/events" else 404
+            body = f"<html><h1>{status}</h1></html>".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_clients_blame_the_server_not_the_order_when_it_is_not_bakectl(not_bakectl, write):
+    orders = write("orders.yaml", "orders:\n  - {id: o-1, recipe: quick}\n"
+                   "  - {id: o-2, recipe: quick}\n")
+    submitted = run_cli("submit", str(orders), "--server", not_bakectl)
+    status = run_cli("status", "o-1", "--server", not_bakectl)
+    watched = run_cli("watch", "--server", not_bakectl)
+    assert [(r.returncode, r.stderr) for r in (submitted, status, watched)] == [
+        (1, f"bakectl: {not_bakectl}: POST /orders: 404 Not Found (is it a bakectl server?)\n"),
+        (1, f"bakectl: {not_bakectl}: GET /orders/o-1: 404 Not Found (is it a bakectl "
+            f"server?)\n"),
+        (1, f"bakectl: {not_bakectl}: GET /events: 502 Bad Gateway\n")]
+    as_json = run_cli("submit", str(orders), "--server", not_bakectl, "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout) == []  # nothing accepted
+
+
 @pytest.mark.parametrize("url", ["notaurl", "ftp://bakery", "http://", "http://host:port"])
 def test_a_server_option_that_is_not_a_url_is_a_usage_error(write, url):
     orders = write("orders.yaml", "orders:\n  - {id: o-1, recipe: quick}\n")

@@ -41,10 +41,28 @@ def _headers(token: str | None) -> dict[str, str]:
 
 
 def _detail(response: httpx.Response) -> str:
+    """What an answer says went wrong: the detail of bakectl's problem JSON, else its status."""
     try:
-        return response.json().get("detail") or response.reason_phrase
-    except ValueError:
-        return response.reason_phrase
+        response.read()  # a streamed answer's body is only read on demand
+        body = response.json()
+    except (ValueError, httpx.HTTPError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str) and body["detail"]:
+        return body["detail"]
+    return f"{response.status_code} {response.reason_phrase}".rstrip()
+
+
+def _is_problem(response: httpx.Response) -> bool:
+    """An answer of bakectl's own API about the request (RFC 9457 problem JSON)."""
+    return response.headers.get("content-type", "").startswith("application/problem+json")
+
+
+def _failed(server: str, request: str, response: httpx.Response) -> ClientError:
+    """The server (or whatever answers at `server`) failed `request`: not the order's fault."""
+    hint = ""
+    if response.status_code in (404, 405, 501) and not _is_problem(response):
+        hint = " (is it a bakectl server?)"  # no such route: another server, a wrong path
+    return ClientError(f"{server}: {request}: {_detail(response)}{hint}")
 
 
 def check_server(server: str) -> None:
@@ -98,7 +116,7 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
     check_server(server)
     headers = _headers(token)  # a bad token is a usage error before the file is read
     orders = read_orders(path)
-    results, refused = [], 0
+    results, refused, failure = [], 0, None
     with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
         for where, order in orders:
             name = order["id"]
@@ -115,12 +133,19 @@ def submit(path: Path, server: str, token: str | None, *, as_json: bool,
                 continue
             if response.status_code == 401:
                 raise ClientError(f"{server}: {_detail(response)}", 2)
+            if response.status_code not in (409, 413, 422) or not _is_problem(response):
+                # Not a verdict on this order: the next would fare no better. What was
+                # accepted is said; running it again resends nothing twice.
+                failure = _failed(server, "POST /orders", response)
+                break
             refused += 1
             print(f"{where}: order {name}: {_detail(response)}", file=err)
             results.append({"id": name, "status": "refused", "http_status":
                             response.status_code, "error": _detail(response)})
     if as_json:
         print(json.dumps(results, indent=2, ensure_ascii=False), file=out)
+    if failure is not None:
+        raise failure
     return 2 if refused else 0
 
 
@@ -131,10 +156,10 @@ def fetch_order(server: str, order_id: str) -> dict:
                              timeout=30)
     except httpx.HTTPError as exc:
         raise _unreachable(server, exc) from None
-    if response.status_code == 404:
+    if response.status_code == 404 and _is_problem(response):
         raise ClientError(f"{server}: {_detail(response)}", EXIT_NOT_FOUND)
     if response.status_code != 200:
-        raise ClientError(f"{server}: {_detail(response)}")
+        raise _failed(server, f"GET /orders/{quote(order_id, safe='')}", response)
     return response.json()
 
 
@@ -172,12 +197,17 @@ def events(server: str, *, last_id: str | None = None,
         with httpx.stream("GET", f"{server.rstrip('/')}/events", headers=headers,
                           timeout=httpx.Timeout(10, read=timeout)) as response:
             if response.status_code != 200:
-                raise ClientError(f"{server}: {_detail(response)}")
+                raise _failed(server, "GET /events", response)
             kind, data, event_id = "message", [], None
             for line in response.iter_lines():
                 if line == "":
                     if data:
-                        yield Event(kind, json.loads("\n".join(data)), event_id)
+                        try:
+                            payload = json.loads("\n".join(data))
+                        except ValueError:
+                            raise ClientError(f"{server}: GET /events: not bakectl's events "
+                                              f"(data that is not JSON)") from None
+                        yield Event(kind, payload, event_id)
                     kind, data, event_id = "message", [], None
                 elif line.startswith("event:"):
                     kind = line[6:].strip()
