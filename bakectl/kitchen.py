@@ -428,14 +428,19 @@ class Kitchen:
     def interrupt(self, grace_seconds: float) -> None:
         """Stop starting new work: cakes not yet in an oven stop now, bakes in an oven get
         `grace_seconds` (wall clock) to finish, then are stopped too (see `stop_now`)."""
-        self.interrupted = True
-        for cake, task in self._tasks.items():
-            if cake.stage not in ("preheating", "baking"):
-                task.cancel()
+        self.stop_new_work()
         if self.clock.simulated:
             self.stop_now()  # simulated bakes take no wall time: nothing to wait for
         else:
             asyncio.get_running_loop().call_later(grace_seconds, self.stop_now)
+
+    def stop_new_work(self) -> None:
+        """Stop every cake that is not in an oven (unfinished: made again on --resume, or on
+        a server's next start); bakes in an oven go on."""
+        self.interrupted = True
+        for cake, task in self._tasks.items():
+            if cake.stage not in ("preheating", "baking"):
+                task.cancel()
 
     def stop_now(self) -> None:
         """Stop everything at once: bakes in an oven are told to stop, every cake's task is

@@ -27,6 +27,7 @@ _RECIPES = [
     Recipe("quick", _INGREDIENTS, 1, 20, 2),          # no preheat from a cold oven
     Recipe("slow_mix", _INGREDIENTS, 10**7, 180, 25),  # never leaves the mixer
     Recipe("long_bake", _INGREDIENTS, 0, 20, 10**7),   # straight into the oven, for ever
+    Recipe("bread", _INGREDIENTS, 0, 20, 300),         # straight into the oven, 3 s at 6000x
     Recipe("volcano", _INGREDIENTS, 1, 900, 10),       # hotter than any oven
     Recipe("burnt", _INGREDIENTS, 1, 20, 2),           # its bake fails: see below
     # proofs for ever before its bake: a cake that holds no oven, and is not mixing

@@ -969,3 +969,25 @@ def test_a_restart_without_the_recipes_of_unfinished_orders_is_refused_and_loses
         assert "3 orders resumed" in again.stderr
         assert {again.client.get(f"/orders/{i}").json()["status"] for i in ("m-1", "m-2")} \
             <= {"queued", "mixing"}
+
+
+def test_sigterm_stops_an_order_with_a_cake_not_in_an_oven_and_finishes_the_others(
+        tmp_path, write):
+    # Two ovens. "whole" has its one cake in an oven: it is given the grace to finish.
+    # "split" has a cake in the other oven and one waiting: it starts again from the
+    # beginning on the next start anyway, so its waiting cake must not take an oven as the
+    # first comes out (that held the shutdown for the whole grace).
+    bakery = write("bakery.yaml", "ovens:\n  - {name: a}\n  - {name: b}\n")
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, "--bakery", str(bakery), "--grace", "60", db=db) as server:
+        assert post(server, {"id": "whole", "recipe": "bread"}).status_code == 201
+        server.wait_for("whole", "baking")
+        assert post(server, {"id": "split", "recipe": "bread", "quantity": 2}).status_code == 201
+        split = server.wait_for("split", "baking")
+        assert sorted(c["stage"] for c in split["cakes"]) == ["baking", "waiting"]
+        assert server.stop(signal.SIGTERM, timeout=60) == 0
+        assert "Traceback" not in server.stderr
+    assert server.deliveries.read_text().split() == ["whole"]
+    with Server(tmp_path, *SPEED, "--bakery", str(bakery), db=db) as again:
+        assert "1 orders resumed" in again.stderr
+        again.wait_for("split", "delivered")

@@ -62,6 +62,14 @@ def _iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _can_finish(record) -> bool:
+    """The order may still be finished while the server stops: the kitchen is done with it
+    (its final status is being stored), or its cakes are all baked or in an oven."""
+    if record.status is not None:
+        return record.status != "cancelled"
+    return all(cake.status is not None or cake.stage in _IN_OVEN for cake in record.cakes)
+
+
 class Live:
     """An order in the kitchen: its stored row, the kitchen's record of it, its status."""
 
@@ -142,16 +150,14 @@ class BakeryService:
             self._call("bakectl_run_finished", kitchen=self.kitchen, report=report)
 
     async def drain(self, grace: float) -> None:
-        """Stop taking orders; cakes not yet in an oven stop (they start again on the next
-        start); cakes in an oven get up to `grace` seconds to finish."""
+        """Stop taking orders; cakes not yet in an oven stop (their orders start again on the
+        next start); an order whose every cake is baked or in an oven gets up to `grace`
+        seconds to be finished. An order with a cake stopped starts again from the beginning
+        however its other cakes end: it is not waited for."""
         self.accepting = False
-        for order_id in list(self.live):
-            self.kitchen.cancel_order(order_id)
+        self.kitchen.stop_new_work()
         deadline = time.monotonic() + grace
-        # An order cancelled just now may say "baking" (a cake of it is baked already): only
-        # orders with a cake still in an oven are worth waiting for.
-        while self.live and any(lv.status == "baking" and lv.record.status != "cancelled"
-                                for lv in self.live.values()):
+        while any(_can_finish(live.record) for live in self.live.values()):
             left = deadline - time.monotonic()
             if left <= 0 or self._hurry:
                 log(f"not waiting any longer: {len(self.live)} unfinished orders start "
