@@ -109,6 +109,29 @@ def test_orders_and_deliveries_are_listed_in_pages(server):
     assert not {d["order"] for d in older} & {d["order"] for d in newest["items"]}
 
 
+def test_the_last_page_says_so_even_when_full_and_cursors_are_bounded(tmp_path):
+    with Server(tmp_path, *SPEED) as fresh:
+        for k in range(4):
+            assert post(fresh, {"id": f"full-{k}", "recipe": "quick"}).status_code == 201
+        for k in range(4):
+            fresh.wait_for(f"full-{k}", "delivered")
+        for path, params in (("/orders", {"status": "delivered"}), ("/orders", {}),
+                             ("/deliveries", {})):
+            whole = fresh.client.get(path, params={**params, "limit": 4}).json()
+            assert len(whole["items"]) == 4 and whole["next"] is None, path
+            half = fresh.client.get(path, params={**params, "limit": 2}).json()
+            assert len(half["items"]) == 2 and half["next"], path
+            rest = fresh.client.get(half["next"]).json()
+            assert len(rest["items"]) == 2 and rest["next"] is None, path
+        # A cursor past any row is an empty page; past what SQLite can hold, a 422 (not a 500).
+        assert fresh.client.get("/orders", params={"cursor": 2**63 - 1}).json() == {
+            "items": [], "next": None}
+        for path in ("/orders", "/deliveries"):
+            answer = fresh.client.get(path, params={"cursor": 2**63})
+            assert answer.status_code == 422, answer.text
+            assert [e["field"] for e in answer.json()["errors"]] == ["cursor"]
+
+
 def test_ovens_health_metrics_and_openapi(server):
     ovens = server.client.get("/ovens").json()
     assert [o["name"] for o in ovens] == ["oven-1", "oven-2", "oven-3"]

@@ -29,6 +29,8 @@ from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, Problem, parse
 MAX_BODY_BYTES = 64 * 1024
 
 PROBLEM = "application/problem+json"
+#: A page cursor is a row's seq: an SQLite INTEGER, 64 bits
+MAX_CURSOR = 2**63 - 1
 #: json.dumps(..., ensure_ascii=False) without building an encoder for every answer
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
@@ -239,7 +241,8 @@ def create_app(service: BakeryService, *, token: str | None = None,
             status: Annotated[str | None, Query(description=f"one of {', '.join(STATUSES)}")
                               ] = None,
             limit: Annotated[int, Query(ge=1, le=500)] = 50,
-            cursor: Annotated[int, Query(ge=0, description="the `next` of the last page")] = 0):
+            cursor: Annotated[int, Query(ge=0, le=MAX_CURSOR,
+                                         description="the `next` of the last page")] = 0):
         if status is not None and status not in STATUSES:
             return problem(422, f"status: must be one of {', '.join(STATUSES)}",
                            errors=[Problem("status", f"must be one of {', '.join(STATUSES)}")])
@@ -275,12 +278,14 @@ def create_app(service: BakeryService, *, token: str | None = None,
                         422: bad_query, "default": schemas.OTHER_ERRORS})
     async def deliveries(limit: Annotated[int, Query(ge=1, le=500)] = 50,
                          cursor: Annotated[int | None, Query(
-                             ge=1, description="the `next` of the last page")] = None):
-        rows = service.store.deliveries(before=cursor, limit=limit)
+                             ge=1, le=MAX_CURSOR,
+                             description="the `next` of the last page")] = None):
+        rows = service.store.deliveries(before=cursor, limit=limit + 1)  # +1: is there more?
+        more, rows = len(rows) > limit, rows[:limit]
         items = [{"order": r["order_id"], "customer": r["customer"], "recipe": r["recipe"],
                   "cakes": r["cakes"], "ready_at": r["ready_at"]} for r in rows]
         following = None
-        if len(rows) == limit:
+        if more:
             following = f"/deliveries?{urlencode({'limit': limit, 'cursor': rows[-1]['seq']})}"
         return json_response({"items": items, "next": following})
 

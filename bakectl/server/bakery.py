@@ -394,15 +394,17 @@ class BakeryService:
     def list_orders(self, status: str | None, after: int, limit: int) -> tuple[list, int | None]:
         """A page of orders in arrival order (live ones as they are now), and the cursor of
         the next page (None on the last)."""
+        # One row more than the page: whether there is a next page (a full last one has none).
         if status in ("queued", "mixing", "baking"):
             # The store knows only "queued" until an order is final: ask the kitchen.
             rows = [lv.row for lv in self.live.values()
-                    if lv.status == status and lv.row["seq"] > after][:limit]
+                    if lv.status == status and lv.row["seq"] > after][:limit + 1]
         else:
-            rows = self.store.orders(status=status, after=after, limit=limit)
+            rows = self.store.orders(status=status, after=after, limit=limit + 1)
+        more, rows = len(rows) > limit, rows[:limit]
         items = [self.order_json(self.live[r["id"]]) if r["id"] in self.live
                  else stored_order_json(r) for r in rows]
-        return items, (rows[-1]["seq"] if len(rows) == limit else None)
+        return items, (rows[-1]["seq"] if more else None)
 
     def eta_minutes(self, live: Live) -> float:
         """When the order's last cake should come out of the oven: an estimate (see "ETA" in
