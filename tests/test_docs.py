@@ -60,3 +60,28 @@ def test_report_example_is_what_bakectl_prints(tmp_path):
     printed = json.loads(result.stdout)
     printed.pop("wall_seconds"), documented.pop("wall_seconds")
     assert printed == documented
+
+
+def excerpt_of(part, whole, where="report") -> None:
+    """Every field of `part` is in `whole` with the same value (lists: their first items)."""
+    if isinstance(part, dict):
+        assert isinstance(whole, dict), where
+        for key, value in part.items():
+            assert key in whole, f"{where}.{key} is not in the report"
+            excerpt_of(value, whole[key], f"{where}.{key}")
+    elif isinstance(part, list):
+        assert isinstance(whole, list) and len(part) <= len(whole), where
+        for k, (item, full) in enumerate(zip(part, whole[:len(part)], strict=True)):
+            excerpt_of(item, full, f"{where}[{k}]")
+    else:
+        assert part == whole, f"{where}: {part!r} in the excerpt, {whole!r} printed"
+
+
+def test_the_readmes_report_is_an_excerpt_of_the_documented_one():
+    # docs/report.md's example is what bakectl prints (the test above); the README's is cut
+    # from it, and must not say anything else.
+    def first_json(path):
+        text = path.read_text(encoding="utf-8")
+        return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+
+    excerpt_of(first_json(ROOT / "README.md"), first_json(ROOT / "docs" / "report.md"))
