@@ -356,8 +356,8 @@ def plan(
     compare: Annotated[bool, typer.Option(
         "--compare", help="Run every policy and show them side by side.")] = False,
     gantt: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--gantt", metavar="FILE", help="Write a chart of the ovens: SVG for *.svg, else "
-        "a self-contained HTML page.", show_default=False)] = None,
+        "--gantt", metavar="FILE", help="Write a chart of the ovens: SVG for *.svg, a "
+        "self-contained HTML page for *.html.", show_default=False)] = None,
     json_report: JsonOpt = False,
     progress: Annotated[bool, typer.Option(
         "--progress", help="Show each cake's stages on stderr (off by default: a plan takes "
@@ -372,6 +372,11 @@ def plan(
         print(f"--compare cannot be combined with {', '.join(ignored)}: it runs every policy and"
               " shows one summary row each (plan with one --policy for its chart or progress)",
               file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
+    if gantt is not None and gantt.suffix.lower() not in (".svg", ".html", ".htm"):
+        # Not HTML written into day.png: a chart that no viewer of its name could open.
+        print(f"--gantt {gantt}: the chart is SVG or HTML: give a file ending in .svg or "
+              f".html", file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)

@@ -112,6 +112,11 @@ def test_gantt_files_are_svg_or_self_contained_html(bakery_dir):
     result = run_cli("plan", "orders.yaml", "--gantt", "no/such/dir/x.svg", cwd=bakery_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    # Any other name would get HTML under a name that promises something else.
+    result = run_cli("plan", "orders.yaml", "--gantt", "day.png", cwd=bakery_dir)
+    assert (result.returncode, result.stderr) == (
+        2, "--gantt day.png: the chart is SVG or HTML: give a file ending in .svg or .html\n")
+    assert not (bakery_dir / "day.png").exists()
 
 
 def test_compare_runs_every_policy(bakery_dir):
