@@ -136,7 +136,7 @@ def watch(
     as_json: JsonOpt = False,
     count: Annotated[Optional[int], typer.Option(  # noqa: UP045
         "--count", metavar="N", min=1, show_default=False,
-        help="Stop after N events.")] = None,
+        help="Stop after N events (the hello of each connection is not one).")] = None,
     retry_for: Annotated[float, typer.Option(
         "--retry-for", metavar="SECONDS", min=0,
         help="When the stream drops, keep reconnecting this long before giving up.")] = 30.0,
