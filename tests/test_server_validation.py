@@ -98,3 +98,13 @@ def test_submit_checks_the_file_before_posting_anything(write):
     assert result.returncode == 2
     assert result.stderr.startswith(f"{orders}:2:")
     assert "quantity" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("due", [60, 0.5, "2030-01-01T09:30:00+01:00", "2030-01-01T09:30",
+                                 "2030-01-01", None])
+def test_every_due_the_server_takes_is_one_the_published_schema_allows(due):
+    import jsonschema
+
+    order = {"id": "o-1", "recipe": "sponge", "due": due}
+    assert accepted_as_json(order)
+    jsonschema.Draft202012Validator(ORDER_SCHEMA).validate(order)

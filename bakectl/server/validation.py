@@ -40,10 +40,14 @@ ORDER_SCHEMA: dict[str, Any] = {
         "recipe": {"type": "string", "minLength": 1, "description": "a registered recipe"},
         "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1,
                      "description": "each unit is one cake: one mix, one bake"},
-        "due": {"oneOf": [{"type": "number", "minimum": 0, "maximum": MAX_MINUTES},
-                          {"type": "string", "format": "date-time"}],
+        # anyOf: a date-time string is a string of both formats to a validator that does
+        # not check formats (most do not, by default).
+        "due": {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_MINUTES},
+                          {"type": "string", "format": "date-time"},
+                          {"type": "string", "format": "date"}, {"type": "null"}],
                 "description": "minutes after the order is accepted, or an ISO 8601 "
-                               "date-time (the server's local time if it has no offset)"},
+                               "date-time or date (midnight), the server's local time if it "
+                               "has no offset; null or absent: no due time"},
         "customer": {"type": ["string", "null"], "description": "any Unicode text"},
         "priority": {"type": "integer", "default": 0, "minimum": -MAX_PRIORITY,
                      "maximum": MAX_PRIORITY,
