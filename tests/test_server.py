@@ -169,6 +169,11 @@ def test_a_repeated_idempotency_key_returns_the_first_answer_and_creates_nothing
     ids = [d["order"] for d in server.client.get("/deliveries", params={"limit": 500})
            .json()["items"]]
     assert ids.count("idem-1") == 1
+    # The same order spelt otherwise (its keys in another order, a default written out) is
+    # the same request.
+    spelt = post(server, {"customer": "Ann", "quantity": 1, "priority": 0, "id": "idem-1",
+                          "recipe": "quick", "due": None}, **{"Idempotency-Key": "key-idem-1"})
+    assert spelt.status_code == 201 and spelt.json() == first.json()
 
     # The same key for another order is a client bug; the same id without the key a conflict.
     other = post(server, {**order, "customer": "Bob"}, **{"Idempotency-Key": "key-idem-1"})

@@ -7,7 +7,6 @@ unexpected is logged on the server's stderr as one line and answered with a bare
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at run
 # time, and the dependencies they name are local to create_app().
-import hashlib
 import hmac
 import json
 from typing import Annotated
@@ -209,13 +208,8 @@ def create_app(service: BakeryService, *, token: str | None = None,
                            errors=[Problem("body", "not valid JSON")])
         except InvalidOrder as exc:  # a key given twice
             return refused(exc)
-        key = request.headers.get("idempotency-key")
-        digest = None
-        if key is not None:
-            # The key's request is the order itself, not its spelling: hash canonical JSON.
-            digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         try:
-            answer = await service.submit(data, key, digest)
+            answer = await service.submit(data, request.headers.get("idempotency-key"))
         except turned_down as exc:
             return refused(exc)
         # Percent-encoded: a header is Latin-1, an id any Unicode (and a '/', '?' or '#' in

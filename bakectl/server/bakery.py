@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import json
 import sys
 import time
 from collections import Counter
@@ -60,6 +62,15 @@ def log(message: str) -> None:
 
 def _iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def request_digest(request) -> str:
+    """What an Idempotency-Key's request is: the order itself, not its spelling (the order of
+    its keys, a default left out, a date-time's form)."""
+    due_at = request.due_at.isoformat() if request.due_at is not None else None
+    fields = [request.id, request.recipe, request.quantity, request.due_minutes, due_at,
+              request.customer, request.priority]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
 def _can_finish(record) -> bool:
@@ -179,12 +190,13 @@ class BakeryService:
 
     # -- orders in ----------------------------------------------------------------------------
 
-    async def submit(self, data, key: str | None, digest: str | None) -> dict:
+    async def submit(self, data, key: str | None = None) -> dict:
         """Store an order durably and start it; the first answer (for a repeated key too)."""
         if not self.accepting:
             raise Unavailable("the bakery is closing: not taking orders")
         request = check_order(data, self.recipes, self.kitchen.bakery,
                               known=self._recipe_checks)
+        digest = None if key is None else request_digest(request)
         now = time.time()
         # The kitchen's due minute: what a restart reads back from due_at (to the
         # millisecond), without parsing what was just written.
@@ -330,8 +342,6 @@ class BakeryService:
         the hook gets must not depend on when the server stopped): the order, its cakes as
         stored, done and due times. Times are minutes of this run's clock, as the kitchen's
         are: before its start they are negative, and `late` compares them as it always does."""
-        import json
-
         from bakectl.report import CakeRecord, OrderRecord
 
         row = self.store.get(delivery["order_id"])
@@ -545,8 +555,6 @@ def accepted(row: dict) -> dict:
 
 def stored_order_json(row: dict) -> dict:
     """An order as the store has it: final ones with their cakes; others as queued."""
-    import json
-
     finished, due = row["finished_at"], row["due_at"]
     return {**accepted(row), "status": row["status"],
             "cakes": json.loads(row["cakes"]) if row["cakes"] else [],
