@@ -85,3 +85,23 @@ def test_the_readmes_report_is_an_excerpt_of_the_documented_one():
         return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
 
     excerpt_of(first_json(ROOT / "README.md"), first_json(ROOT / "docs" / "report.md"))
+
+
+def test_the_plan_commands_of_docs_plan_md_run_on_the_example_files(tmp_path):
+    import shlex
+    import shutil
+
+    text = (ROOT / "docs" / "plan.md").read_text(encoding="utf-8")
+    block = re.search(r"```\n(bakectl plan .*?)```", text, re.S).group(1)
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines()]
+    assert len(commands) >= 7
+    for name in ("orders.yaml", "bakery.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
+    for command in commands:
+        result = run_cli(*command[1:], cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout and "Traceback" not in result.stderr, command
+        if "--json" in command:
+            assert json.loads(result.stdout)["summary"]["delivered"] == 10
+    assert (tmp_path / "day.html").read_text(encoding="utf-8").startswith("<!doctype html>")
