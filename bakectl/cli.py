@@ -137,16 +137,24 @@ PolicyOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "or search (see docs/plan.md) [default: search].", show_default=False)]
 
 
-def _policy(name: str | None, inputs):
-    """The policy object for `name` (None: the default); a bad name is a usage error."""
-    from bakectl.scheduling import DEFAULT_POLICY, POLICY_NAMES, make_policy
+def _policy_name(name: str | None) -> str:
+    """`name`, or the default policy's; a name that is not a policy is a usage error."""
+    from bakectl.scheduling import DEFAULT_POLICY, POLICY_NAMES
 
     name = name or DEFAULT_POLICY
     if name not in POLICY_NAMES:
         print(f"--policy: unknown policy {name!r} (choose from {', '.join(POLICY_NAMES)})",
               file=sys.stderr)
         raise typer.Exit(EXIT_INPUT)
-    return make_policy(name, inputs.orders, inputs.recipes, inputs.bakery)
+    return name
+
+
+def _policy(name: str | None, inputs, restored=None):
+    """The policy object for `name` (None: the default), for what is left after `restored`."""
+    from bakectl.scheduling import make_policy
+
+    return make_policy(_policy_name(name), inputs.orders, inputs.recipes, inputs.bakery,
+                       restored=restored)
 
 
 @app.command(cls=Command)
@@ -213,11 +221,13 @@ def _bake(orders, bakery, recipes, ovens, mixers, speed, simulate, json_report, 
     clock = SimulatedClock() if simulate else RealClock(speed)
     from bakectl.kitchen import sigterm_as_sigint
 
-    with sigterm_as_sigint():  # `search` plans first: SIGTERM stops that as Ctrl-C does
-        chosen = _policy(policy, inputs)  # refused before a journal if it cannot be made
+    _policy_name(policy)  # a bad name is refused before a journal is made
     opened = None if path is None else _open_journal(path, inputs, resume=resume,
                                                      sync=not simulate, start=start)
     try:
+        # `search` plans first (for what is left, on --resume): SIGTERM stops that as Ctrl-C
+        with sigterm_as_sigint():
+            chosen = _policy(policy, inputs, opened.restored if opened is not None else None)
         _run_and_report(pm, inputs, clock, json_report=json_report, progress=not no_progress,
                         policy=chosen, journal=opened, retries=retries,
                         fail_fast=fail_fast, grace=grace)

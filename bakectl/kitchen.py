@@ -501,7 +501,7 @@ class Kitchen:
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,
                 plugins=None, policy=None, journal=None, retries: int = 0,
                 fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS,
-                deliver: bool = True) -> dict:
+                deliver: bool = True, restored=None) -> dict:
     """Bake every order and return the JSON report (see docs/report.md).
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
@@ -511,13 +511,16 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     every change is recorded there first, cakes it says an earlier run baked are not baked
     again and orders it says were delivered are not delivered again: the run's clock carries
     on from the journal's last minute. With `deliver` false (a plan), finished orders are
-    reported as delivered but not delivered: ``bakectl_order_delivered`` is not called."""
+    reported as delivered but not delivered: ``bakectl_order_delivered`` is not called.
+    `restored` (a journal's ``Restored``, without the journal) carries on from what it says
+    without recording anything: how the planner tries out the rest of a resumed day."""
     from bakectl.plugins import PluginError, notifier, oven_driver
 
     orders = list(orders)
     check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
     driver = oven_driver(plugins, clock)
-    restored = journal.restored if journal is not None else None
+    if journal is not None:
+        restored = journal.restored
     if restored is not None:
         clock.start_minute = restored.last_minute
     kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver,

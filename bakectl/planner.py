@@ -71,22 +71,26 @@ class Plan:
         return PlanPolicy(self.sequences)
 
 
-def simulate(orders, recipes, bakery, policy) -> dict:
-    """Run the kitchen in simulated time with `policy`; return its report."""
+def simulate(orders, recipes, bakery, policy, restored=None) -> dict:
+    """Run the kitchen in simulated time with `policy` (carrying on from `restored`, what a
+    journal says an earlier run baked); return its report."""
     from bakectl.clock import SimulatedClock
     from bakectl.kitchen import bake_orders
 
-    report = bake_orders(orders, recipes, bakery, SimulatedClock(), policy=policy)
+    report = bake_orders(orders, recipes, bakery, SimulatedClock(), policy=policy,
+                         restored=restored)
     if report["interrupted"]:  # Ctrl-C or SIGTERM while planning: no plan from half a day
         raise KeyboardInterrupt
     return report
 
 
-def sequences_of(report: dict, bakery) -> dict[int, list[int]]:
-    """What each oven baked in a run, in order (cakes are listed by position)."""
+def sequences_of(report: dict, bakery, skip=frozenset()) -> dict[int, list[int]]:
+    """What each oven baked in a run, in order (cakes are listed by position), but the
+    positions in `skip` (cakes an earlier run baked)."""
     index = {spec.name: k for k, spec in enumerate(bakery.ovens)}
     rows = [(c["oven_start"], position, index[c["oven"]])
-            for position, c in enumerate(report["cakes"]) if c["oven"] is not None]
+            for position, c in enumerate(report["cakes"])
+            if c["oven"] is not None and position not in skip]
     sequences: dict[int, list[int]] = {k: [] for k in range(len(bakery.ovens))}
     for _, position, k in sorted(rows):
         sequences[k].append(position)
@@ -118,8 +122,15 @@ class Day:
     the rest after it are over, which the closed form does not model: its plans must be
     measured by running them (see plan_day)."""
 
-    def __init__(self, report: dict, orders, recipes, bakery):
+    def __init__(self, report: dict, orders, recipes, bakery, restored=None):
         cakes = report["cakes"]
+        # Cakes an earlier run baked (a resumed day): no plan moves them, and their orders
+        # are done no sooner than they came out of the oven.
+        baked_before = restored.baked if restored is not None else {}
+        self.fixed = frozenset(p for p, c in enumerate(cakes)
+                               if (c["order"], c["index"]) in baked_before)
+        self.fixed_ends = [c["bake_end"] if p in self.fixed else 0.0
+                           for p, c in enumerate(cakes)]
         used = {c["recipe"] for c in cakes}
         self.exact = all(one_bake(recipes[name]) for name in used)
         lead = {name: _lead(recipes[name]) for name in used}
@@ -158,7 +169,7 @@ class Day:
 
     def score(self, sequences: dict[int, list[int]]) -> tuple[float, float]:
         """(makespan, total lateness) of a plan."""
-        ends = [0.0] * len(self.temp)
+        ends = list(self.fixed_ends)
         makespan = max((self.run(k, seq, ends) for k, seq in sequences.items()), default=0.0)
         return makespan, self.lateness(ends)
 
@@ -325,34 +336,43 @@ def reduce_lateness(day: Day, sequences: dict[int, list[int]], cap: float,
     return seqs
 
 
-def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
+def plan_day(orders, recipes, bakery, *, effort: int = EFFORT, restored=None) -> Plan:
     """The best plan found for the day: the rules' runs, improved by a local search.
 
     Never longer than the best rule's run, measured: each rule's run is a real run of the
     kitchen, and a plan the closed form cannot score exactly (a recipe baked twice) is run
     too before it may replace them. A rule that wins that way is followed as it is (a list
-    per oven cannot say which of a cake's bakes goes where)."""
+    per oven cannot say which of a cake's bakes goes where). With `restored` (a journal's:
+    a resumed day), the plan is for the rest of the day, from where the earlier run ended."""
     from bakectl.scheduling import POLICIES
 
     orders = list(orders)
+
+    def run(policy) -> dict:
+        return simulate(orders, recipes, bakery, policy, restored)
+
     candidates = []
     measured = {}  # rule -> (makespan, lateness) of its own run
     day = None
     for name in SEED_RULES:
-        report = simulate(orders, recipes, bakery, POLICIES[name]())
+        report = run(POLICIES[name]())
         if day is None:
-            day = Day(report, orders, recipes, bakery)
+            day = Day(report, orders, recipes, bakery, restored)
         measured[name] = (report["makespan_minutes"], report["total_lateness_minutes"])
-        sequences = sequences_of(report, bakery)
+        sequences = sequences_of(report, bakery, day.fixed)
         candidates.append((day.score(sequences), name, sequences))
     candidates.sort(key=lambda c: (c[0], SEED_RULES.index(c[1])))
     best_rule = candidates[0][0][0]
     if day.exact and len(day.temp) <= MAX_SEARCH_CAKES:
         from bakectl.scheduling import lower_bound
 
-        bound = lower_bound([(recipes[o.recipe].mix_minutes, recipes[o.recipe].temperature_c,
-                              recipes[o.recipe].bake_minutes)
-                             for o in orders for _ in range(o.quantity)], bakery)
+        # What is left to bake, from where an earlier run ended (a resumed day).
+        baked_before = restored.baked if restored is not None else {}
+        left = [recipes[o.recipe] for o in orders for index in range(1, o.quantity + 1)
+                if (o.id, index) not in baked_before]
+        start = restored.last_minute if restored is not None else 0.0
+        bound = start + lower_bound([(r.mix_minutes, r.temperature_c, r.bake_minutes)
+                                     for r in left], bakery)
         improved = local_search(day, candidates[0][2], effort, bound=bound)
         candidates.append((day.score(improved), "local search", improved))
         candidates.sort(key=lambda c: c[0])  # stable: a rule's run wins a tie
@@ -365,13 +385,13 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT) -> Plan:
         (makespan, lateness), origin, sequences = candidates[0]
         if origin not in SEED_RULES:
             # The closed form is exact here, but the promise is checked, not assumed.
-            report = simulate(orders, recipes, bakery, PlanPolicy(sequences))
+            report = run(PlanPolicy(sequences))
             rule = _best_rule(measured)
             if report["makespan_minutes"] > measured[rule][0] + 1e-9:
                 return Plan({}, *measured[rule], rule, rule=rule)
         return Plan(sequences, makespan, lateness, origin)
     if not day.exact:
-        return _measured_plan(orders, recipes, bakery, day, candidates, measured, effort)
+        return _measured_plan(run, day, candidates, measured, effort)
     (makespan, lateness), origin, sequences = candidates[0]
     return Plan(sequences, makespan, lateness, origin)
 
@@ -381,7 +401,7 @@ def _best_rule(measured: dict) -> str:
     return min(SEED_RULES, key=lambda name: (measured[name], SEED_RULES.index(name)))
 
 
-def _measured_plan(orders, recipes, bakery, day, candidates, measured, effort) -> Plan:
+def _measured_plan(run, day, candidates, measured, effort) -> Plan:
     """The plan for a day the closed form cannot score (a recipe bakes twice): the rules'
     runs and the local search's plans, each judged by running it in the kitchen."""
     rule = _best_rule(measured)
@@ -392,7 +412,7 @@ def _measured_plan(orders, recipes, bakery, day, candidates, measured, effort) -
         on_time = reduce_lateness(day, improved, cap, LATENESS_EFFORT)
         for origin, sequences in (("local search", improved),
                                   ("local search, then on-time moves", on_time)):
-            report = simulate(orders, recipes, bakery, PlanPolicy(sequences))
+            report = run(PlanPolicy(sequences))
             runs.append(((report["makespan_minutes"], report["total_lateness_minutes"]),
                          origin, sequences))
     # As for a day the closed form scores: the shortest day, then the fewest minutes late

@@ -181,12 +181,13 @@ POLICY_NAMES = ("fifo", "edf", "batch", "search")
 DEFAULT_POLICY = "search"
 
 
-def make_policy(name: str, orders=None, recipes=None, bakery=None):
-    """A fresh policy object by name; "search" plans the day first (it needs the inputs)."""
+def make_policy(name: str, orders=None, recipes=None, bakery=None, restored=None):
+    """A fresh policy object by name; "search" plans the day first (it needs the inputs;
+    with `restored`, a journal's, it plans the rest of a resumed day)."""
     if name == "search":
         from bakectl.planner import plan_day
 
-        return plan_day(orders, recipes, bakery).policy()
+        return plan_day(orders, recipes, bakery, restored=restored).policy()
     try:
         return POLICIES[name]()
     except KeyError:

@@ -396,3 +396,34 @@ def test_an_order_baked_but_not_recorded_as_delivered_is_delivered_on_resume(tmp
     # The third order is delivered again (at least once), with those not delivered before.
     assert delivered(tmp_path) == told[2:]
     assert delivered_records(journal) == told
+
+
+def test_a_resumed_bake_plans_what_is_left_and_is_no_worse_than_any_rule(tmp_path):
+    # The example day: several temperatures and ovens, so the plan matters. Cut its journal
+    # as kill -9 would, after half the orders were delivered.
+    import shutil
+
+    from conftest import ROOT
+
+    for name in ("orders.yaml", "bakery.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
+    full = run_cli("bake", "orders.yaml", "--simulate", "--journal", "full.journal",
+                   "--no-progress", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    lines = (tmp_path / "full.journal").read_text().splitlines(keepends=True)
+    delivered_at = [k for k, line in enumerate(lines) if '"event":"delivered"' in line]
+    cut = "".join(lines[:delivered_at[len(delivered_at) // 2] + 1])
+    makespans = {}
+    for policy in ("fifo", "edf", "batch", "search"):
+        (tmp_path / "cut.journal").write_text(cut)
+        resumed = run_cli("bake", "orders.yaml", "--simulate", "--journal", "cut.journal",
+                          "--resume", "--policy", policy, "--json", "--no-progress",
+                          cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        report = json.loads(resumed.stdout)
+        assert report["summary"]["delivered"] == report["summary"]["orders"]
+        makespans[policy] = report["makespan_minutes"]
+    # It planned the rest of the day, not the whole day again (whose plan made the ovens
+    # wait for cakes they were never going to get in time).
+    assert makespans["search"] <= min(makespans[rule] for rule in ("fifo", "edf", "batch"))
