@@ -47,7 +47,7 @@ from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
 from bakectl.errors import InputError, InputErrors, Where
-from bakectl.limits import MAX_MIXERS, MAX_OVENS
+from bakectl.limits import MAX_MIXERS, MAX_OVENS, MAX_QUANTITY
 from bakectl.model import (
     DEFAULT_AMBIENT_C,
     DEFAULT_COOL_C_PER_MIN,
@@ -78,8 +78,6 @@ __all__ = [
 MAX_ERRORS = 50
 #: deepest nesting of mappings and lists accepted (the formats need 4)
 MAX_DEPTH = 50
-#: most cakes in one order
-MAX_QUANTITY = 100_000
 #: longest duration (and latest due) in minutes: about 19 years
 MAX_MINUTES = 10_000_000
 #: temperatures an oven can sensibly be asked for, in degrees Celsius

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from bakectl.background import background_tasks, run_in_background, run_in_foreground
 from bakectl.journal import BAKED_FIELDS
+from bakectl.limits import MAX_QUANTITY
 from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
 from bakectl.ovens import (
     BROKEN_AFTER,
@@ -141,7 +142,7 @@ def _for_bake(recipe: Recipe, step: Bake) -> Recipe:
 def check_recipes(orders: Iterable[Order], recipes: dict[str, Recipe]) -> None:
     """Raise ValueError naming the first order whose recipe is not in `recipes`, whose id an
     earlier order has, or whose quantity an orders file would refuse (files.py's words)."""
-    from bakectl.files import MAX_QUANTITY, range_problem
+    from bakectl.files import range_problem
 
     seen: set[str] = set()
     for order in orders:
@@ -314,6 +315,11 @@ class Kitchen:
             raise RuntimeError("the kitchen is not open: use `async with kitchen.open()`")
         if order.id in self._orders_by_id:  # its records are keyed by id
             raise ValueError(f"order {order.id!r} is in this kitchen already")
+        if recipe.name != order.recipe:
+            raise ValueError(f"order {order.id!r} is for {order.recipe!r}, not the recipe "
+                             f"given, {recipe.name!r}")
+        if order.quantity.__class__ is not int or not 1 <= order.quantity <= MAX_QUANTITY:
+            check_recipes([order], {recipe.name: recipe})  # raises, in its words
         record = OrderRecord(order)
         self.orders.append(record)
         self._orders_by_id[order.id] = record

@@ -7,3 +7,5 @@ A module of its own, with no imports, because `bakectl --help` shows them and mu
 #: build a billion ovens)
 MAX_OVENS = 1_000
 MAX_MIXERS = 100_000
+#: most cakes in one order, from a file or the library (an HTTP order has its own, lower cap)
+MAX_QUANTITY = 100_000

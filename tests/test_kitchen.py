@@ -523,6 +523,30 @@ def test_library_misuse_gets_a_clear_error():
         run_in_foreground(kitchen.run(orders, RECIPES), clock=clock)
 
 
+def test_add_order_refuses_a_recipe_that_is_not_the_orders_and_a_bad_quantity():
+    clock = SimulatedClock()
+    kitchen = Kitchen(Bakery.default(1), clock)
+    refused = []
+
+    async def add():
+        async with kitchen.open():
+            for order, recipe in ((Order("c", "sponge"), MADEIRA),
+                                  (Order("d", "sponge", quantity=0), SPONGE),
+                                  (Order("e", "sponge", quantity=True), SPONGE)):
+                with pytest.raises(ValueError) as caught:
+                    kitchen.add_order(order, recipe)
+                refused.append(str(caught.value))
+            kitchen.add_order(Order("f", "sponge"), SPONGE)
+
+    run_in_foreground(add(), clock=clock)
+    assert refused == ["order 'c' is for 'sponge', not the recipe given, 'madeira'",
+                       "order 'd': quantity must be at least 1, got 0",
+                       "order 'e': quantity must be an integer, got bool True"]
+    # Nothing of them was kept: the kitchen made the one good order and closed.
+    assert [o.order.id for o in kitchen.orders] == ["f"]
+    assert [o.status for o in kitchen.orders] == ["delivered"]
+
+
 def test_pool_takes_an_oven_back_from_a_waiter_cancelled_after_it_was_handed_over():
     clock = SimulatedClock()
     oven = Oven(OvenSpec("only"), 0, 20.0, ClockDriver(clock), clock)
