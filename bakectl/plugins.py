@@ -81,6 +81,8 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
         self.infos: dict[str, PluginInfo] = {}
+        #: plugins that failed this run: bakectl goes on without them, every hook of them
+        self.broken: set[str] = set()
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """pluggy's register, but a plugin whose hooks do not fit bakectl's is refused with a
@@ -143,6 +145,7 @@ class PluginManager(pluggy.PluginManager):
         if isinstance(exc, pluggy.PluginValidationError):
             error = str(exc)  # our own words (register): the type would add nothing
         self.failures.append(PluginFailure(name, error))
+        self.broken.add(name)
         info = self.infos.setdefault(name, PluginInfo(name, "installed"))
         info.error = info.error or f"failed {doing}: {error}"
         message = (f"plugin {name!r} failed {doing}: {error} "
@@ -330,13 +333,14 @@ def oven_driver(pm: PluginManager | None, clock) -> object | None:
 
 def notifier(pm: PluginManager | None, hook_name: str) -> Callable[..., None] | None:
     """A function that calls every implementation of an event hook, each in its own try: a
-    plugin that raises is reported once and not called again this run. None if unimplemented."""
+    plugin that raises is reported once and not called again this run, in any hook. None if
+    unimplemented."""
     if pm is None:
         return None
     impls = list(getattr(pm.hook, hook_name).get_hookimpls())
     if not impls:
         return None
-    broken: set[str] = set()
+    broken = pm.broken
 
     def notify(**kwargs) -> None:
         for impl in reversed(impls):  # pluggy's order: last registered first
@@ -345,7 +349,6 @@ def notifier(pm: PluginManager | None, hook_name: str) -> Callable[..., None] | 
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except Exception as exc:
-                broken.add(impl.plugin_name)
-                pm.fail(impl.plugin_name, exc, f"in {hook_name}")
+                pm.fail(impl.plugin_name, exc, f"in {hook_name}")  # adds it to `broken`
 
     return notify

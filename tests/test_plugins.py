@@ -376,6 +376,33 @@ def test_an_event_hook_that_raises_is_reported_once_and_the_bake_goes_on(capsys)
     assert capsys.readouterr().err.count("plugin 'broken' failed in bakectl_cake_stage") == 1
 
 
+def test_a_plugin_that_raises_in_one_hook_is_not_called_in_its_others(capsys):
+    heard = []
+
+    class HalfBroken:
+        @hookimpl
+        def bakectl_run_started(self):
+            raise ConnectionError("webhook unreachable")
+
+        @hookimpl
+        def bakectl_cake_stage(self, stage):
+            heard.append(stage)
+
+        @hookimpl
+        def bakectl_order_delivered(self, order):
+            heard.append(order.order.id)
+
+    pm = get_plugin_manager(installed=False)
+    pm.register(HalfBroken(), name="halfbroken")
+    report = bake_orders([Order("o-1", "sponge")], {"sponge": SPONGE}, Bakery.default(),
+                         SimulatedClock(), plugins=pm)
+    assert report["summary"]["delivered"] == 1
+    # "bakectl goes on without it": one line, and none of its hooks is called after that.
+    err = capsys.readouterr().err
+    assert err.count("plugin 'halfbroken' failed in bakectl_run_started") == 1
+    assert heard == []  # bakectl_run_started comes before any cake starts
+
+
 def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
     class Broken:
         @hookimpl
