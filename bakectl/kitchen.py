@@ -508,7 +508,8 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
                 plugins=None, policy=None, journal=None, retries: int = 0,
                 fail_fast: bool = False, grace: float = DEFAULT_GRACE_SECONDS,
                 deliver: bool = True, restored=None) -> dict:
-    """Bake every order and return the JSON report (see docs/report.md).
+    """Bake every order and return the JSON report (see docs/report.md). `policy`: a policy
+    object or a ``--policy`` name (None: first-come-first-served).
 
     Ctrl-C or SIGTERM stops the run (docs/reliability.md): the first stops new work and gives
     bakes in an oven `grace` seconds to finish, the second stops at once; the report covers
@@ -524,9 +525,13 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
 
     orders = list(orders)
     check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
-    driver = oven_driver(plugins, clock)
     if journal is not None:
         restored = journal.restored
+    if isinstance(policy, str):  # a name, as --policy takes (search plans what is left)
+        from bakectl.scheduling import make_policy
+
+        policy = make_policy(policy, orders, recipes, bakery, restored)
+    driver = oven_driver(plugins, clock)
     if restored is not None:
         clock.start_minute = restored.last_minute
     kitchen = Kitchen(bakery, clock, plugins=plugins, policy=policy, driver=driver,

@@ -116,7 +116,9 @@ def _order_dumper():
 @pytest.fixture
 def bakectl_bake(monkeypatch):
     """``bake(orders, *, plugins=(), recipes=(), recipe_dirs=(), ovens=3, mixers=None,
-    bakery=None) -> report``: bake `orders` in simulated time with `plugins` registered.
+    bakery=None, policy=None) -> report``: bake `orders` in simulated time with `plugins`
+    registered, as ``bakectl bake --simulate`` does (`policy`: a ``--policy`` name; None:
+    bake's default).
 
     `orders`: Order objects, dicts of Order's fields, or recipe names (one cake each).
     `plugins`: modules, plugin objects or importable module names. `recipes`: more Recipe
@@ -133,9 +135,10 @@ def bakectl_bake(monkeypatch):
     from bakectl.model import Bakery
     from bakectl.plugins import get_plugin_manager
     from bakectl.recipebook import add_recipes, collect_recipes
+    from bakectl.scheduling import DEFAULT_POLICY
 
     def bake(orders, *, plugins=(), recipes=(), recipe_dirs=(), ovens=3, mixers=None,
-             bakery=None) -> dict:
+             bakery=None, policy=None) -> dict:
         monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
         pm = get_plugin_manager(installed=False)
         for plugin in _plugin_objects(plugins):
@@ -150,7 +153,8 @@ def bakectl_bake(monkeypatch):
                 bakery = Bakery(bakery.ovens, bakery.ambient_c, mixers)
         orders = _orders(orders)
         check_orders(orders, found, bakery)
-        return bake_orders(orders, found, bakery, SimulatedClock(), plugins=pm)
+        return bake_orders(orders, found, bakery, SimulatedClock(), plugins=pm,
+                           policy=policy or DEFAULT_POLICY)
 
     return bake
 

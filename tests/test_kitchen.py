@@ -628,3 +628,11 @@ def test_a_state_where_nothing_can_progress_is_a_deadlock_error():
 
     with pytest.raises(DeadlockError):
         run_in_foreground(stuck(), clock=SimulatedClock())
+
+
+def test_bake_orders_takes_a_policy_by_its_command_line_name():
+    orders = [Order("o-1", "sponge", 2), Order("o-2", "madeira")]
+    by_name = bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock(), policy="edf")
+    assert by_name["policy"] == "edf"
+    with pytest.raises(ValueError, match="unknown policy 'fastest' \\(choose from fifo, "):
+        bake_orders(orders, RECIPES, Bakery.default(1), SimulatedClock(), policy="fastest")

@@ -418,6 +418,29 @@ def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
                     SimulatedClock(), plugins=pm)
 
 
+def test_the_bake_fixture_bakes_as_bake_does_unless_told_a_policy(bakectl_bake, bakectl_cli,
+                                                                   tmp_path):
+    # Three sponges and a madeira on two ovens: the policies differ on this day.
+    madeira = Recipe("madeira", (Ingredient("flour", 200, "g"),), 12, 160, 70)
+    orders = [{"id": "o-1", "recipe": "sponge", "quantity": 3},
+              {"id": "o-2", "recipe": "madeira"}]
+    default = bakectl_bake(orders, recipes=[SPONGE, madeira], ovens=2)
+    fifo = bakectl_bake(orders, recipes=[SPONGE, madeira], ovens=2, policy="fifo")
+    assert (default["policy"], fifo["policy"]) == ("search", "fifo")
+    assert default["makespan_minutes"] < fifo["makespan_minutes"]
+    # What `bakectl bake --simulate` says of the same day.
+    (tmp_path / "recipes").mkdir()
+    for name, (mix, temp, bake) in {"sponge": (10, 180, 25), "madeira": (12, 160, 70)}.items():
+        (tmp_path / "recipes" / f"{name}.yaml").write_text(
+            f"name: {name}\ningredients: [{{name: flour, quantity: 200, unit: g}}]\n"
+            f"mix_minutes: {mix}\noven: {{temperature_c: {temp}, bake_minutes: {bake}}}\n")
+    (tmp_path / "orders.yaml").write_text(
+        "orders:\n  - {id: o-1, recipe: sponge, quantity: 3}\n  - {id: o-2, recipe: madeira}\n")
+    result = bakectl_cli("bake", "orders.yaml", "--simulate", "--ovens", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["makespan_minutes"] == default["makespan_minutes"]
+
+
 def test_the_bake_fixture_names_a_plugin_object_by_its_class(bakectl_bake):
     class Broken:
         @hookimpl
