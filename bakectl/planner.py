@@ -364,15 +364,14 @@ def plan_day(orders, recipes, bakery, *, effort: int = EFFORT, restored=None) ->
     candidates.sort(key=lambda c: (c[0], SEED_RULES.index(c[1])))
     best_rule = candidates[0][0][0]
     if day.exact and len(day.temp) <= MAX_SEARCH_CAKES:
-        from bakectl.scheduling import lower_bound
+        from bakectl.scheduling import cake_job, lower_bound
 
         # What is left to bake, from where an earlier run ended (a resumed day).
         baked_before = restored.baked if restored is not None else {}
         left = [recipes[o.recipe] for o in orders for index in range(1, o.quantity + 1)
                 if (o.id, index) not in baked_before]
         start = restored.last_minute if restored is not None else 0.0
-        bound = start + lower_bound([(r.mix_minutes, r.temperature_c, r.bake_minutes)
-                                     for r in left], bakery)
+        bound = start + lower_bound([cake_job(r) for r in left], bakery)
         improved = local_search(day, candidates[0][2], effort, bound=bound)
         candidates.append((day.score(improved), "local search", improved))
         candidates.sort(key=lambda c: c[0])  # stable: a rule's run wins a tie

@@ -12,6 +12,7 @@ import heapq
 import math
 from collections import deque
 
+from bakectl.model import Bake
 from bakectl.ovens import FifoPolicy, Oven, Waiter, best_oven, setup_minutes
 
 INF = math.inf
@@ -200,37 +201,44 @@ def make_policy(name: str, orders=None, recipes=None, bakery=None, restored=None
 # ---------------------------------------------------------------------------------------------
 
 
-def lower_bound(cakes: list[tuple[float, float, float]], bakery) -> float:
-    """A makespan no schedule can beat, for cakes given as (mix, temperature, bake) minutes.
+def lower_bound(cakes: list[tuple[float, ...]], bakery) -> float:
+    """A makespan no schedule can beat, for cakes given as ``cake_job(recipe)`` tuples:
+    (mix, temperature, bake, lead, tail) minutes (`lead` and `tail` may be left out: 0).
 
     The largest of (proof sketch in docs/plan.md):
 
-    - chain: a cake is mixed, then its oven reaches its temperature (at the earliest heated
-      from ambient once the first cake is mixed), then it bakes;
-    - mixers: with M mixers, the last mix ends after total mixing / M, then a bake follows;
+    - chain: a cake is mixed and rests (`lead`), then its oven reaches its temperature (at
+      the earliest heated from ambient once the first cake calls for an oven), then it bakes
+      and rests between its bakes (`tail`);
+    - mixers: with M mixers, the last mix ends after total mixing / M, then a cake's rests
+      and bakes follow;
     - capacity: by a makespan C, an oven that bakes at all has at most
-      C - (first mix end) - (its set-up from ambient to the nearest recipe temperature)
-      minutes for baking, and one oven must reach the hottest temperature; their sum must
-      cover every bake. C is the smallest value for which it does.
+      C - (first call for an oven) - (its set-up from ambient to the nearest recipe
+      temperature) minutes for baking, and one oven must reach the hottest temperature; their
+      sum must cover every bake. C is the smallest value for which it does.
     """
     if not cakes:
         return 0.0
+    jobs = [(job + (0.0, 0.0))[:5] for job in cakes]
     ambient = bakery.ambient_c
     specs = list(bakery.ovens)
-    temps = sorted({t for _, t, _ in cakes})
-    release = min(mix for mix, _, _ in cakes)
+    temps = sorted({t for _, t, _, _, _ in jobs})
+    # No oven heats before a cake calls for it: the first one, once mixed and rested.
+    release = min(mix + lead for mix, _, _, lead, _ in jobs)
 
     # chain
     first_reach = {t: min(setup_minutes(s, ambient, t) for s in specs) for t in temps}
-    chain = max(max(mix, release + first_reach[t]) + bake for mix, t, bake in cakes)
+    chain = max(max(mix + lead, release + first_reach[t]) + bake + tail
+                for mix, t, bake, lead, tail in jobs)
 
     # mixers
     mixers = 0.0
     if bakery.mixers:
-        mixers = sum(mix for mix, _, _ in cakes) / bakery.mixers + min(b for _, _, b in cakes)
+        mixers = sum(job[0] for job in jobs) / bakery.mixers + \
+            min(lead + bake + tail for _, _, bake, lead, tail in jobs)
 
     # capacity
-    total_bake = sum(bake for _, _, bake in cakes)
+    total_bake = sum(job[2] for job in jobs)
     nearest = [min(setup_minutes(s, ambient, t) for t in temps) for s in specs]
     hottest = [setup_minutes(s, ambient, temps[-1]) for s in specs]
 
@@ -251,8 +259,23 @@ def lower_bound(cakes: list[tuple[float, float, float]], bakery) -> float:
     return max(chain, mixers, low)
 
 
-def cake_jobs(kitchen) -> list[tuple[float, float, float]]:
-    """(mix, temperature, bake) minutes of every cake `kitchen` baked, for lower_bound().
+def cake_job(recipe) -> tuple[float, float, float, float, float]:
+    """What lower_bound() needs of a cake of `recipe`: (mix, temperature of its first bake,
+    all its bake minutes, its rests before the first bake, its rests after it) minutes."""
+    lead = tail = 0.0
+    baked = False
+    for step in recipe.process:
+        if isinstance(step, Bake):
+            baked = True
+        elif baked:
+            tail += step.minutes
+        else:
+            lead += step.minutes
+    return (recipe.mix_minutes, recipe.temperature_c, recipe.bake_minutes, lead, tail)
+
+
+def cake_jobs(kitchen) -> list[tuple[float, ...]]:
+    """``cake_job`` of every cake `kitchen` baked, for lower_bound().
 
     Baked ones only: the makespan is when the last of them came out, so a bound that also
     counted cakes that failed, or that a stopped run never made, could exceed it."""
@@ -264,11 +287,10 @@ def cake_jobs(kitchen) -> list[tuple[float, float, float]]:
             continue
         job = jobs.get(cake.recipe)
         if job is None:
-            r = recipes[cake.recipe]
-            job = jobs[cake.recipe] = (r.mix_minutes, r.temperature_c, r.bake_minutes)
+            job = jobs[cake.recipe] = cake_job(recipes[cake.recipe])
         result.append(job)
     return result
 
 
 __all__ = ["BatchPolicy", "EdfPolicy", "FifoPolicy", "PlanPolicy", "POLICIES", "POLICY_NAMES",
-           "DEFAULT_POLICY", "make_policy", "lower_bound", "cake_jobs", "setup_minutes"]
+           "DEFAULT_POLICY", "make_policy", "lower_bound", "cake_job", "cake_jobs", "setup_minutes"]

@@ -86,3 +86,23 @@ def test_a_yaml_recipe_with_steps_bakes_and_is_checked_against_the_ovens(write, 
     checked = run_cli("validate", "orders.yaml", cwd=tmp_path)
     assert checked.returncode == 2
     assert "recipe 'bread' bakes at 240 °C, hotter than any oven" in checked.stderr
+
+
+def test_the_lower_bound_counts_a_recipes_rests():
+    from bakectl import Bakery, Order, SimulatedClock, bake_orders
+
+    flour = (Ingredient("flour", 500, "g"),)
+    # Mixed 20, proofs 45, then the oven heats 20 -> 180 °C (16 minutes) and bakes 30: no
+    # schedule does better than 111, and the bound says so.
+    brioche = Recipe("brioche", flour, 20, steps=(Rest(45, "proofing"), Bake(180, 30)))
+    report = bake_orders([Order("o-1", "brioche")], {"brioche": brioche}, Bakery.default(1),
+                         SimulatedClock())
+    assert report["makespan_minutes"] == report["lower_bound_minutes"] == 111.0
+    # Baked, cooled 15, baked again: the rest between the bakes counts too (the cool-down
+    # from 175 to 150 °C between them does not: the bound stays below the makespan).
+    biscotti = Recipe("biscotti", flour, 10, steps=(Bake(175, 25), Rest(15, "cooling"),
+                                                    Bake(150, 15)))
+    report = bake_orders([Order("o-1", "biscotti")], {"biscotti": biscotti},
+                         Bakery.default(1), SimulatedClock())
+    assert report["lower_bound_minutes"] == 10 + 15.5 + 25 + 15 + 15
+    assert report["makespan_minutes"] >= report["lower_bound_minutes"]
