@@ -116,11 +116,22 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
         table.add_row(oven, Text("|") + text + Text("|"))
     axis = f"0{' ' * (width - len(f'{makespan:g} min') + 1)}{makespan:g} min"
     table.add_row("", Text(axis))
-    keys = Text()
-    for letter, recipe in legend.items():
-        keys.append(letter, style=style[letter])
-        keys.append(f" {recipe} ({temps.get(recipe, '0')} °C)  ")
-    keys.append("· heating/cooling")
+    # The legend, its entries packed into lines as wide as the chart: a line breaks between
+    # two entries, never inside one ("carrot_cake (180" here, "°C)" on the next line).
+    entries = [(letter, f" {recipe} ({temps.get(recipe, '0')} °C)")
+               for letter, recipe in legend.items()] + [("·", " heating/cooling")]
+    keys, used = Text(), 0
+    for letter, words in entries:
+        size = len(letter) + len(words)
+        if used and used + 2 + size > names + width + 3:
+            keys.append("\n")
+            used = 0
+        elif used:
+            keys.append("  ")
+            used += 2
+        keys.append(letter, style=style.get(letter, "dim" if colour else ""))
+        keys.append(words)
+        used += size
     return Group(table, keys)
 
 

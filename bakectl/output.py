@@ -37,5 +37,14 @@ def console(stream: TextIO | None = None, *, markup: bool = False):
     stream = stream if stream is not None else sys.stdout
     live = interactive(stream)
     return Console(file=stream, force_terminal=live, no_color=not live,
-                   highlight=False, emoji=False, width=None if live else 100,
+                   highlight=False, emoji=False, width=None if live else _columns(),
                    force_interactive=live, markup=markup)
+
+
+def _columns() -> int:
+    """The width of output that is not a terminal: $COLUMNS if set (as a terminal's width
+    is), else 100 (a CI log's lines, the same wherever it runs)."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and 20 <= int(columns) <= 1000 else 100

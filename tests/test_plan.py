@@ -99,6 +99,20 @@ def test_terminal_output_is_a_summary_and_a_gantt_chart_without_ansi(bakery_dir)
     assert result.stderr == ""
 
 
+def test_the_chart_fits_columns_and_its_legend_breaks_between_entries(bakery_dir):
+    result = run_cli("plan", "orders.yaml", cwd=bakery_dir, COLUMNS="40")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    axis = next(k for k, line in enumerate(lines) if line.rstrip().endswith(" min")
+                and line.strip().startswith("0"))
+    legend = lines[axis + 1:lines.index(next(line for line in lines if "ovens" in line))]
+    assert len(legend) >= 2  # it had to wrap
+    entries = [entry for line in legend for entry in line.strip().split("  ")]
+    assert entries == ["A sponge (180 °C)", "B madeira (160 °C)", "C scones (220 °C)",
+                       "· heating/cooling"]
+    assert all(len(line) <= 40 for line in lines[:axis + 1] + legend)
+
+
 def test_gantt_files_are_svg_or_self_contained_html(bakery_dir):
     for name in ("day.svg", "day.html"):
         result = run_cli("plan", "orders.yaml", "--gantt", name, "--json", cwd=bakery_dir)
