@@ -47,6 +47,14 @@ class RealClock:
         self._start = time.monotonic()
         # Set on shutdown so that background bakes stop promptly instead of holding the exit.
         self.stopping = threading.Event()
+        # Sleeping cakes: (minute, sequence, future), earliest first, behind one loop timer
+        # armed for the earliest. A timer per sleep cost a TimerHandle, a Context and a push
+        # through Python-level comparisons: 3.5 µs, and every cake of a server's order sleeps.
+        self._wakeups: list[tuple[float, int, asyncio.Future]] = []
+        self._wakeup_seq = itertools.count()
+        self._wakeup_loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_minute = float("inf")
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
@@ -67,23 +75,42 @@ class RealClock:
         return self.sleep_until(self.now() + minutes)
 
     def sleep_until(self, minute: float) -> asyncio.Future:
-        # A future and a timer, as the simulated clock does, rather than asyncio.sleep: no
-        # coroutine frames per wait (every mixing cake waits; a server starts thousands a
-        # second). A cancelled wait's timer stays on the loop until its minute, harmlessly.
+        # A future, as the simulated clock does, rather than asyncio.sleep: no coroutine
+        # frames per wait (every mixing cake waits; a server starts thousands a second). A
+        # cancelled wait stays among the wake-ups until its minute, harmlessly.
         loop = asyncio.get_running_loop()
+        if loop is not self._wakeup_loop:  # a new run: the last one's wake-ups are void
+            self._wakeup_loop, self._timer, self._timer_minute = loop, None, float("inf")
+            self._wakeups.clear()
         future = loop.create_future()
-        loop.call_later(max(0.0, self.seconds(minute - self.now())), _wake, future)
+        heapq.heappush(self._wakeups, (minute, next(self._wakeup_seq), future))
+        if minute < self._timer_minute:
+            self._arm(minute)
         return future
+
+    def _arm(self, minute: float) -> None:
+        """Set the loop's one timer for the wake-ups due at `minute`."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_minute = minute
+        self._timer = self._wakeup_loop.call_later(max(0.0, self.seconds(minute - self.now())),
+                                                   self._wake_due)
+
+    def _wake_due(self) -> None:
+        due = max(self._timer_minute, self.now())  # the timer may fire a hair early
+        self._timer, self._timer_minute = None, float("inf")
+        wakeups = self._wakeups
+        while wakeups and wakeups[0][0] <= due:
+            future = heapq.heappop(wakeups)[2]
+            if not future.done():  # not cancelled meanwhile
+                future.set_result(None)
+        if wakeups:
+            self._arm(wakeups[0][0])
 
     def block(self, minutes: float) -> None:
         """Block the calling (background) thread for `minutes`; stop early on shutdown."""
         if self.stopping.wait(self.seconds(minutes)):
             raise Interrupted("the bakery is shutting down")
-
-
-def _wake(future: asyncio.Future) -> None:
-    if not future.done():  # not cancelled meanwhile
-        future.set_result(None)
 
 
 #: The blocking call the simulated loop is running inline, and the minutes it has blocked.

@@ -124,6 +124,31 @@ def test_mixing_of_several_cakes_interleaves():
     assert sorted(order_of_events) == ["a", "b", "c"]
 
 
+def test_a_real_clock_wakes_each_sleeper_at_its_minute_whatever_order_they_sleep_in():
+    clock = RealClock(speed=6000)  # 1 bakery minute = 10 ms
+    woke = []
+
+    async def sleeper(name, minute):
+        await clock.sleep_until(minute)
+        woke.append((name, minute, clock.now()))
+
+    async def main():
+        # Each sleep sooner than all before it: the clock's one timer moves earlier each time.
+        for name, minute in (("late", 120), ("cancelled", 60), ("middle", 60), ("early", 5)):
+            task = run_in_background(sleeper(name, minute))
+            if name == "cancelled":
+                await asyncio.sleep(0)
+                task.cancel()
+        await asyncio.sleep(0)
+
+    for _ in range(2):  # and again on a new loop: the first run's timer is not this one's
+        woke.clear()
+        run_in_foreground(main(), clock=clock)
+        assert [name for name, _, _ in woke] == ["early", "middle", "late"]
+        for _, minute, now in woke:
+            assert minute <= now < minute + 40  # never early; late only by scheduling
+
+
 def test_mixing_yields_to_the_kitchen_between_ingredients():
     clock = SimulatedClock()
     steps = []
