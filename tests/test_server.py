@@ -243,6 +243,17 @@ def test_a_key_given_twice_is_refused_naming_it(server):
     assert server.client.get("/orders/bad-dk").status_code == 404  # nothing was stored
 
 
+def test_a_field_no_utf_8_can_carry_is_named_in_the_problem(server):
+    # A lone surrogate (JSON's "\\ud800") as a key: answered, escaped, not a 500.
+    response = server.client.post("/orders", content=b'{"id": "bad-sur", "recipe": "quick", '
+                                  b'"\\ud800": 1}',
+                                  headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert b'"\\ud800"' in response.content  # escaped: the body is UTF-8 all the same
+    assert response.json()["errors"][0]["field"] == "\ud800"
+    no_traceback(response)
+
+
 def test_hints_name_what_was_meant(server):
     problem = server.client.post("/orders", json={"id": "x", "recipe": "sponj",
                                                   "quantiy": 2}).json()

@@ -12,6 +12,7 @@ import json
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
+import orjson
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
@@ -30,11 +31,21 @@ MAX_BODY_BYTES = 64 * 1024
 PROBLEM = "application/problem+json"
 #: A page cursor is a row's seq: an SQLite INTEGER, 64 bits
 MAX_CURSOR = 2**63 - 1
-#: json.dumps(..., ensure_ascii=False) without building an encoder for every answer
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+#: json.dumps without building an encoder for every answer: \u-escapes anything not ASCII
+_encode_ascii = json.JSONEncoder().encode
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 413: "Content Too Large", 422: "Unprocessable Content",
            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _json(body) -> bytes | str:
+    """`body` as JSON text: by orjson (a tenth of json's 2.5 µs for an answer to a POST),
+    or by json where orjson refuses: an integer beyond 64 bits, or a lone surrogate (a
+    field a client named "\\ud800"), which no UTF-8 can carry but a \\u-escape can."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError
+        return _encode_ascii(body)
 
 
 def problem(status: int, detail: str, *, errors: list[Problem] = (), headers=None) -> Response:
@@ -42,13 +53,11 @@ def problem(status: int, detail: str, *, errors: list[Problem] = (), headers=Non
             "detail": detail}
     if errors:
         body["errors"] = [{"field": p.field, "message": p.message} for p in errors]
-    return Response(_encode(body), status, headers=headers,
-                    media_type=PROBLEM)
+    return Response(_json(body), status, headers=headers, media_type=PROBLEM)
 
 
 def json_response(body, status: int = 200, headers=None) -> Response:
-    return Response(_encode(body), status, headers=headers,
-                    media_type="application/json")
+    return Response(_json(body), status, headers=headers, media_type="application/json")
 
 
 class BodyTooLarge(Exception):
