@@ -221,10 +221,11 @@ class Store:
 
     # -- writes (called on the event loop) ---------------------------------------------------
 
-    async def create(self, order: dict, key: str | None, digest: str | None
-                     ) -> tuple[bool, dict]:
-        """Store a new order durably; (True, row). With an idempotency key already used for
-        the same request: (False, the first row). Raises DuplicateOrder or KeyReused."""
+    def create(self, order: dict, key: str | None, digest: str | None) -> asyncio.Future:
+        """Store a new order durably: await it for (True, row). With an idempotency key already
+        used for the same request: (False, the first row). Raises DuplicateOrder or KeyReused.
+
+        A future rather than a coroutine: a POST waits for the disk through one frame less."""
 
         def job(conn):
             # The insert first: keys and ids are UNIQUE, so only a refused insert needs to
@@ -247,7 +248,7 @@ class Store:
             return True, {**order, "seq": cursor.lastrowid, "status": "queued",
                           "finished_at": None, "cakes": None}
 
-        return await self._submit(job, wait=True)
+        return self._submit(job, wait=True)
 
     async def finish(self, order_id: str, status: str, finished_at: str, cakes: list[dict],
                      delivery: dict | None = None) -> bool:
