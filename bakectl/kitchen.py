@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import itertools
 import signal
@@ -18,7 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bakectl.background import background_tasks, run_in_background, run_in_foreground
+from bakectl.background import run_in_background, run_in_foreground
 from bakectl.journal import BAKED_FIELDS
 from bakectl.limits import MAX_QUANTITY
 from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
@@ -45,8 +46,17 @@ RETRY_BACKOFF_MINUTES = 1.0
 RETRY_BACKOFF_MAX_MINUTES = 30.0
 
 
+#: the name of every cake's task (one string for all: a name per task would be 60 bytes each)
+CAKE_TASK_NAME = "bakectl-cake"
+
 #: what a cake holds while mixing when mixers are unlimited (one for all: it holds nothing)
 _NO_MIXER_NEEDED = contextlib.nullcontext()
+
+
+class _CakeTask(asyncio.Task):
+    """A try of one cake, which knows the cake for the kitchen's done callback."""
+
+    __slots__ = ("cake", "recipe")
 
 
 def retry_backoff(tries: int) -> float:
@@ -212,8 +222,22 @@ class Kitchen:
         self.interrupted = False
         #: why --fail-fast stopped the run, once it has
         self._stopped_by: str | None = None
-        #: each unfinished cake's task: to stop it (Ctrl-C, --fail-fast, a cancelled order)
+        #: each unfinished cake's task (its try, or its wait for the next): to stop it
+        #: (Ctrl-C, --fail-fast, a cancelled order), and to wait for every cake
         self._tasks: dict[CakeRecord, asyncio.Task] = {}
+        #: (tries, oven faults) of the cakes whose making has raised, while they are retried
+        self._failures: dict[CakeRecord, tuple[int, int]] = {}
+        # Set by `open`: the loop, the task that opened the kitchen, and the context the
+        # kitchen's own callbacks run in.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: asyncio.Task | None = None
+        self._context: contextvars.Context | None = None
+        #: resolved once no cake is left (while `open` waits for that)
+        self._all_done: asyncio.Future | None = None
+        #: what went wrong in looking after the cakes (not in making one): it stops the kitchen
+        self._error: BaseException | None = None
+        self._owner_cancelled = False
+        self._on_cake_done = self._cake_done  # one bound method for all: 64 bytes a cake
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
         self._on_stage = notifier(plugins, "bakectl_cake_stage")
@@ -290,23 +314,56 @@ class Kitchen:
     @contextlib.asynccontextmanager
     async def open(self):
         """Open the kitchen: orders can be added until the block ends, which waits for every
-        cake to be finished (a server keeps it open; a batch closes it at once)."""
+        cake to be finished (a server keeps it open; a batch closes it at once).
+
+        The kitchen owns its cakes' tasks as a task group would: a block that raises or is
+        cancelled stops every cake, and waits for them; a failure in looking after a cake
+        (a plugin's, when plugin errors are raised) stops every cake and the block, and is
+        raised here. Not an asyncio.TaskGroup: its bookkeeping (a set entry, a callback and a
+        context per task) and a retry wrapper around make_cake were half of what a cake
+        waiting for an oven cost, and 100,000 cakes wait at once in a big plan."""
+        loop = asyncio.get_running_loop()
         if self.bakery.mixers is not None:
             self._mixers = asyncio.Semaphore(self.bakery.mixers)
         if self.clock.simulated:
-            asyncio.get_running_loop().describe_deadlock = self.describe_waiting
-        async with background_tasks():
-            self._open = True
+            loop.describe_deadlock = self.describe_waiting
+        self._loop, self._owner = loop, asyncio.current_task()
+        self._context = contextvars.copy_context()
+        self._error, self._owner_cancelled = None, False
+        self._open = True
+        try:
+            yield self
+            # Orders an earlier run baked count as finished (and are delivered, if the
+            # journal does not say they were) only now: after bakectl_run_started, which
+            # plugins may need before they hear of any delivery.
+            for cake in self._restored_to_count:
+                self._account(cake)
+            self._restored_to_count.clear()
+        except BaseException:
+            self._cancel_all()  # no cake outlives the block
+            raise
+        finally:
+            self._open = False
+            await self._wait_for_cakes()
+
+    async def _wait_for_cakes(self) -> None:
+        """Until no cake is left; then raise what stopped the kitchen, if something did."""
+        cancelled = None
+        while self._tasks:
+            self._all_done = self._loop.create_future()
             try:
-                yield self
-                # Orders an earlier run baked count as finished (and are delivered, if the
-                # journal does not say they were) only now: after bakectl_run_started, which
-                # plugins may need before they hear of any delivery.
-                for cake in self._restored_to_count:
-                    self._account(cake)
-                self._restored_to_count.clear()
-            finally:
-                self._open = False
+                await self._all_done
+            except asyncio.CancelledError as exc:
+                if not self._owner_cancelled:  # from outside (Ctrl-C in a plan): stop them all
+                    cancelled = exc
+                self._cancel_all()
+        if self._owner_cancelled:  # by `_abort`: the block's task itself was not cancelled
+            self._owner_cancelled = False
+            self._owner.uncancel()
+        if self._error is not None:
+            raise self._error
+        if cancelled is not None:
+            raise cancelled
 
     def add_order(self, order: Order, recipe: Recipe) -> OrderRecord:
         """Start making every cake of `order` (the kitchen must be open); cakes an earlier
@@ -335,7 +392,7 @@ class Kitchen:
                 self._restore(cake, done)
                 restored.append(cake)
             else:
-                self._tasks[cake] = run_in_background(self._make(cake, recipe))
+                self._start(cake, recipe)
         for cake in restored:  # once every cake of the order is known
             self.ovens.cake_finished(cake)
         self._restored_to_count.extend(restored)
@@ -380,44 +437,86 @@ class Kitchen:
         record.status = "cancelled"
         return True
 
-    async def _make(self, cake: CakeRecord, recipe: Recipe) -> None:
-        """make_cake, again after a failure while retries last; a failure for good fails
-        the cake (and its order), not the batch, unless --fail-fast."""
-        tries = oven_faults = 0
+    def _start(self, cake: CakeRecord, recipe: Recipe, pause: float = 0.0) -> None:
+        """Make `cake` in a task of its own (again after `pause` bakery minutes, a retry)."""
+        work = make_cake(self, cake, recipe) if not pause else self._retry(cake, recipe, pause)
+        task = _CakeTask(work, loop=self._loop, name=CAKE_TASK_NAME)
+        task.cake, task.recipe = cake, recipe
+        self._tasks[cake] = task
+        task.add_done_callback(self._on_cake_done, context=self._context)
+
+    async def _retry(self, cake: CakeRecord, recipe: Recipe, pause: float) -> Cake:
+        await self.clock.sleep(pause)
+        return await make_cake(self, cake, recipe)
+
+    def _cake_done(self, task: _CakeTask) -> None:
+        """A try of a cake has ended: count the cake as made, make it again, or fail it."""
+        cake, recipe = task.cake, task.recipe
+        if self._tasks.get(cake) is task:
+            del self._tasks[cake]
         try:
-            while True:
-                try:
-                    await make_cake(self, cake, recipe)
-                    break
-                except Exception as exc:
-                    if self.interrupted or self.clock.stopping.is_set():
-                        return  # stopped by a signal: unfinished, made again on --resume
-                    if isinstance(exc, OvenFault):
-                        # Not the cake's fault: straight back to the queue for another oven.
-                        # Bounded, in case the cake is what breaks every oven it meets.
-                        oven_faults += 1
-                        give_up = oven_faults > BROKEN_AFTER * len(self.ovens.ovens)
-                        pause = 0.0
-                    else:
-                        tries += 1
-                        give_up = tries > self.retries or isinstance(exc, NoOvenError)
-                        pause = retry_backoff(tries)
-                    cake.error = _describe(exc)
-                    if give_up or self._stopped_by is not None:
-                        self._fail(cake)
-                        return
-                    self.stage(cake, "retrying")
-                    cake.steps.clear()  # the failed try's rests and bakes are not this cake's
-                    if pause:
-                        await self.clock.sleep(pause)
-        except asyncio.CancelledError:
+            self._after_try(cake, recipe, task)
+        except BaseException as exc:  # noqa: B036 - looking after cakes failed: stop the kitchen
+            self._abort(exc)
+        if not self._tasks and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def _after_try(self, cake: CakeRecord, recipe: Recipe, task: asyncio.Task) -> None:
+        """A failure for good fails the cake (and its order), not the batch, unless
+        --fail-fast; while retries last, the cake is made again after a backoff."""
+        if task.cancelled():
             if self._stopped_by is not None and cake.status is None:
                 cake.error = f"not made: {self._stopped_by}"
                 self._fail(cake)
-            raise
-        if self._on_baked is not None:
-            self._on_baked(cake=cake)
-        self._account(cake)
+            self._failures.pop(cake, None)
+            return
+        exc = task.exception()
+        if exc is None:
+            self._failures.pop(cake, None)
+            if self._on_baked is not None:
+                self._on_baked(cake=cake)
+            self._account(cake)
+            return
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return  # asyncio has raised it out of the loop already: the run is over
+        if not isinstance(exc, Exception):
+            raise exc  # a plugin error bakectl may not go on after
+        if self.interrupted or self.clock.stopping.is_set():
+            return  # stopped by a signal: unfinished, made again on --resume
+        tries, oven_faults = self._failures.pop(cake, (0, 0))
+        if isinstance(exc, OvenFault):
+            # Not the cake's fault: straight back to the queue for another oven. Bounded, in
+            # case the cake is what breaks every oven it meets.
+            oven_faults += 1
+            give_up = oven_faults > BROKEN_AFTER * len(self.ovens.ovens)
+            pause = 0.0
+        else:
+            tries += 1
+            give_up = tries > self.retries or isinstance(exc, NoOvenError)
+            pause = retry_backoff(tries)
+        cake.error = _describe(exc)
+        if give_up or self._stopped_by is not None:
+            self._fail(cake)
+            return
+        self._failures[cake] = (tries, oven_faults)
+        self.stage(cake, "retrying")
+        cake.steps.clear()  # the failed try's rests and bakes are not this cake's
+        self._start(cake, recipe, pause)
+
+    def _abort(self, error: BaseException) -> None:
+        """Looking after the cakes failed: stop every cake, and the block that opened the
+        kitchen, whose `open` raises `error`."""
+        if self._error is None:
+            self._error = error
+        self._cancel_all()
+        owner = self._owner
+        if owner is not None and not owner.done() and not self._owner_cancelled:
+            self._owner_cancelled = True
+            owner.cancel()
+
+    def _cancel_all(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
 
     def _fail(self, cake: CakeRecord) -> None:
         cake.status = "failed"
@@ -453,8 +552,7 @@ class Kitchen:
         cancelled (its oven goes back to the pool as its `async with` block unwinds)."""
         self.interrupted = True
         self.clock.stopping.set()
-        for task in self._tasks.values():
-            task.cancel()
+        self._cancel_all()
 
     def _account(self, cake: CakeRecord) -> None:
         """Count a finished cake; an order is delivered (or failed) with its last cake."""
@@ -521,7 +619,7 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     reported as delivered but not delivered: ``bakectl_order_delivered`` is not called.
     `restored` (a journal's ``Restored``, without the journal) carries on from what it says
     without recording anything: how the planner tries out the rest of a resumed day."""
-    from bakectl.plugins import PluginError, notifier, oven_driver
+    from bakectl.plugins import notifier, oven_driver
 
     orders = list(orders)
     check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
@@ -548,15 +646,6 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
         run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
     except KeyboardInterrupt:
         interrupted = True
-    except BaseExceptionGroup as group:
-        # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS) comes out of
-        # the kitchen's task group wrapped: raise it as itself.
-        plugin_errors = group.subgroup(PluginError)
-        if plugin_errors is None:
-            raise
-        while isinstance(plugin_errors, BaseExceptionGroup):
-            plugin_errors = plugin_errors.exceptions[0]
-        raise plugin_errors from plugin_errors.__cause__
     finally:
         clock.stopping.set()  # background bakes stop now instead of holding the exit
     interrupted = interrupted or kitchen.interrupted

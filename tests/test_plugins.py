@@ -7,6 +7,7 @@ checks that each hook has one (datasette does the same).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import inspect
 import json
@@ -416,6 +417,37 @@ def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
     with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage: KeyError"):
         bake_orders([Order("o-1", "sponge", 2)], {"sponge": SPONGE}, Bakery.default(),
                     SimulatedClock(), plugins=pm)
+
+
+def test_a_strict_plugin_error_in_an_open_kitchen_stops_its_block_and_every_cake(monkeypatch):
+    # A server keeps its kitchen open: the error must end that block, not wait behind it.
+    class Broken:
+        @hookimpl
+        def bakectl_order_delivered(self, order):
+            raise ConnectionError("courier API down")
+
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    pm.register(Broken(), name="broken")
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), plugins=pm)
+    seen = {}
+
+    async def serve_forever():
+        async with kitchen.open():
+            kitchen.add_order(Order("quick", "sponge"), SPONGE)
+            kitchen.add_order(Order("slow", "sponge", 5), SPONGE)
+            try:
+                await kitchen.clock.sleep(10**6)  # until stopped
+            except asyncio.CancelledError:
+                seen["block"] = "cancelled"
+                raise
+
+    with pytest.raises(PluginError, match="'broken' failed in bakectl_order_delivered"):
+        run_in_foreground(serve_forever(), clock=kitchen.clock)
+    assert seen == {"block": "cancelled"}
+    slow = next(o for o in kitchen.orders if o.order.id == "slow")
+    assert slow.status is None and not any(c.status == "baked" for c in slow.cakes[2:])
+    assert kitchen.clock.now() < 10**6  # it did not wait for the block's own end
 
 
 def test_the_bake_fixture_bakes_as_bake_does_unless_told_a_policy(bakectl_bake, bakectl_cli,
