@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import math
 import sys
@@ -98,14 +99,30 @@ def _can_finish(record) -> bool:
 
 
 class Live:
-    """An order in the kitchen: its stored row, the kitchen's record of it, its status."""
+    """An order in the kitchen: the kitchen's record of it (with the Order), its status, and
+    what only the store had: its place in arrival order and its times as stored.
 
-    __slots__ = ("row", "record", "status")
+    Not the stored row itself: a dict of a dozen keys per order was a tenth of what an order
+    in the kitchen costs, and a server holds every order that has not come out of the oven."""
+
+    __slots__ = ("record", "status", "seq", "due_at", "created_at")
 
     def __init__(self, row: dict, record, status: str = "queued"):
-        self.row = row
         self.record = record
         self.status = status
+        self.seq, self.due_at, self.created_at = row["seq"], row["due_at"], row["created_at"]
+
+    @property
+    def id(self) -> str:
+        return self.record.order.id
+
+    @property
+    def row(self) -> dict:
+        """The order's stored fields (as ``store.get`` gives them, status aside)."""
+        order = self.record.order
+        return {"seq": self.seq, "id": order.id, "recipe": order.recipe,
+                "quantity": order.quantity, "due_at": self.due_at, "customer": order.customer,
+                "priority": order.priority, "created_at": self.created_at}
 
 
 class BakeryService:
@@ -237,9 +254,11 @@ class BakeryService:
         """Hand a stored order to the kitchen; `due`: its due minute, if known already."""
         if due is None and row["due_at"] is not None:
             due = self._minute_of(row["due_at"])
-        order = Order(row["id"], row["recipe"], row["quantity"], due, row["customer"],
+        recipe = self.recipes[row["recipe"]]
+        # The recipe's own name: one string for all its orders, not one per request body.
+        order = Order(row["id"], recipe.name, row["quantity"], due, row["customer"],
                       row["priority"])
-        record = self.kitchen.add_order(order, self.recipes[row["recipe"]])
+        record = self.kitchen.add_order(order, recipe)
         live = self.live[row["id"]] = Live(row, record)
         if self.events.in_use:
             self.events.publish("order", self._summary(live))
@@ -264,7 +283,7 @@ class BakeryService:
 
     @staticmethod
     def _why_not_cancelled(live: Live) -> str:
-        order_id = live.row["id"]
+        order_id = live.id
         if live.record.status is not None:  # finished, its final status being stored
             return f"order {order_id!r} is {live.record.status}: too late to cancel"
         in_oven = [f"cake {c.index} is {c.stage} in {c.oven}" for c in live.record.cakes
@@ -325,12 +344,12 @@ class BakeryService:
 
     async def _store_final(self, live: Live, status: str) -> None:
         """Write the order's final status (and its delivery order) durably, then tell."""
-        record, order_id = live.record, live.row["id"]
+        record, order_id = live.record, live.id
         done = record.done_minutes if status != "cancelled" else None
         finished_at = self.iso(done) or _iso(time.time())
         delivery = None
         if status == "delivered":
-            delivery = {"customer": live.row["customer"], "recipe": live.row["recipe"],
+            delivery = {"customer": record.order.customer, "recipe": record.order.recipe,
                         "cakes": len(record.cakes), "ready_at": finished_at}
         try:
             await self.store.finish(order_id, status, finished_at,
@@ -382,9 +401,9 @@ class BakeryService:
     # -- what the API shows -------------------------------------------------------------------
 
     def _summary(self, live: Live) -> dict:
-        row = live.row
-        return {"id": row["id"], "status": live.status, "recipe": row["recipe"],
-                "quantity": row["quantity"], "customer": row["customer"]}
+        order = live.record.order
+        return {"id": order.id, "status": live.status, "recipe": order.recipe,
+                "quantity": order.quantity, "customer": order.customer}
 
     def _cake_json(self, cake, order_status: str | None = None) -> dict:
         # A cancelled cake keeps the stage it was stopped in: show that it stopped, not a
@@ -423,8 +442,9 @@ class BakeryService:
         # One row more than the page: whether there is a next page (a full last one has none).
         if status in ("queued", "mixing", "baking"):
             # The store knows only "queued" until an order is final: ask the kitchen.
-            rows = [lv.row for lv in self.live.values()
-                    if lv.status == status and lv.row["seq"] > after][:limit + 1]
+            rows = [lv.row for lv in itertools.islice(
+                (lv for lv in self.live.values() if lv.status == status and lv.seq > after),
+                limit + 1)]
         else:
             rows = self.store.orders(status=status, after=after, limit=limit + 1)
         more, rows = len(rows) > limit, rows[:limit]
@@ -440,7 +460,7 @@ class BakeryService:
         now = self.clock.now()
         ovens = self.kitchen.ovens.ovens
         mixers = self.kitchen.bakery.mixers
-        recipe = self.recipes[live.row["recipe"]]
+        recipe = self.recipes[live.record.order.recipe]
         oven_ahead = sum(max(0.0, self._out_of_oven(c, now) - now)
                          for c in self.in_oven.values())
         mix_ahead = 0.0  # mixing still to do before a queued cake of this order gets a mixer
