@@ -3,18 +3,14 @@ server accepts in JSON, and what one refuses the other does too."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
 from conftest import run_cli
-from hypothesis import given
-from hypothesis import strategies as st
 
 from bakectl.errors import InputErrors
 from bakectl.files import load_orders
 from bakectl.model import Bakery, Ingredient, Recipe
-from bakectl.server.bakery import _iso
 from bakectl.server.validation import ORDER_SCHEMA, InvalidOrder, check_order
 
 RECIPES = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25),
@@ -112,13 +108,3 @@ def test_every_due_the_server_takes_is_one_the_published_schema_allows(due):
     order = {"id": "o-1", "recipe": "sponge", "due": due}
     assert accepted_as_json(order)
     jsonschema.Draft202012Validator(ORDER_SCHEMA).validate(order)
-
-
-@given(st.floats(min_value=-2e9, max_value=4e9)
-       | st.integers(-2_000_000_000, 4_000_000_000).map(lambda s: s + 0.9999995))
-def test_the_servers_times_are_written_as_datetime_writes_them(timestamp):
-    # created_at, due_at and finished_at: a restart reads due_at back (fromisoformat), and
-    # clients compare them as text. The fast path must not differ by a millisecond, even
-    # where rounding to the microsecond carries into the next second.
-    expected = dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
-    assert _iso(timestamp) == expected

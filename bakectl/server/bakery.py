@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import hashlib
 import itertools
 import json
-import math
 import sys
 import time
 from collections import Counter
@@ -64,21 +62,7 @@ def log(message: str) -> None:
 
 
 def _iso(timestamp: float) -> str:
-    """`timestamp` in UTC to the millisecond, as ``datetime.isoformat(timespec="milliseconds")``
-    writes it. A POST writes two; requests of one second share its text, made once."""
-    # Rounded to the microsecond, then cut to the millisecond, as datetime does.
-    fraction, second = math.modf(timestamp)
-    micro = round(fraction * 1_000_000)
-    if micro >= 1_000_000:
-        second, micro = second + 1, micro - 1_000_000
-    elif micro < 0:  # before 1970
-        second, micro = second - 1, micro + 1_000_000
-    return f"{_iso_second(int(second))}.{micro // 1000:03d}+00:00"
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso_second(second: int) -> str:
-    return dt.datetime.fromtimestamp(second, dt.UTC).isoformat()[:-6]  # without "+00:00"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def request_digest(request) -> str:
