@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bakectl.background import run_in_background, run_in_foreground
+from bakectl.background import background_tasks, run_in_background, run_in_foreground
 from bakectl.journal import BAKED_FIELDS
 from bakectl.limits import MAX_QUANTITY
 from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
@@ -112,7 +112,8 @@ async def make_cake(kitchen: Kitchen, cake: CakeRecord, recipe: Recipe) -> Cake:
     if first_bake is not baked:  # baked twice: from the first bake's start to the last's end
         baked = Cake(recipe, baked.oven, baked.temperature_c, first_bake.bake_start,
                      baked.bake_end)
-    kitchen.stage(cake, "baked", baked=baked)
+    # Finally it is baked: its order is delivered with its last cake
+    kitchen.cake_baked(cake, baked)
     return baked
 
 
@@ -237,6 +238,8 @@ class Kitchen:
         #: what went wrong in looking after the cakes (not in making one): it stops the kitchen
         self._error: BaseException | None = None
         self._owner_cancelled = False
+        #: True from `open` until it has waited for the last cake
+        self._active = False
         self._on_cake_done = self._cake_done  # one bound method for all: 64 bytes a cake
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
@@ -280,6 +283,14 @@ class Kitchen:
         if self._on_stage is not None:
             self._on_stage(cake=cake, stage=stage, minute=now)
 
+    def cake_baked(self, cake: CakeRecord, baked: Cake) -> None:
+        """`cake` came out of its last bake as `baked`: record it, tell the plugins, and count
+        it (its order is delivered, or failed, with its last cake)."""
+        self.stage(cake, "baked", baked=baked)
+        if self._on_baked is not None:
+            self._on_baked(cake=cake)
+        self._account(cake)
+
     def _journal_stage(self, cake: CakeRecord, stage: str, now: float,
                        baked: Cake | None) -> None:
         # Written (and synced) before anyone hears of the change: see bakectl/journal.py.
@@ -319,49 +330,62 @@ class Kitchen:
         The kitchen owns its cakes' tasks as a task group would: a block that raises or is
         cancelled stops every cake, and waits for them; a failure in looking after a cake
         (a plugin's, when plugin errors are raised) stops every cake and the block, and is
-        raised here. Not an asyncio.TaskGroup: its bookkeeping (a set entry, a callback and a
-        context per task) and a retry wrapper around make_cake were half of what a cake
-        waiting for an oven cost, and 100,000 cakes wait at once in a big plan."""
+        raised here. Not an asyncio.TaskGroup for the cakes: its bookkeeping (a set entry, a
+        callback and a context per task) and a retry wrapper around make_cake were half of
+        what a cake waiting for an oven cost, and 100,000 cakes wait at once in a big plan.
+        What plugins start in the background is in a task group of the kitchen's."""
         loop = asyncio.get_running_loop()
         if self.bakery.mixers is not None:
             self._mixers = asyncio.Semaphore(self.bakery.mixers)
         if self.clock.simulated:
             loop.describe_deadlock = self.describe_waiting
         self._loop, self._owner = loop, asyncio.current_task()
-        self._context = contextvars.copy_context()
         self._error, self._owner_cancelled = None, False
-        self._open = True
-        try:
-            yield self
-            # Orders an earlier run baked count as finished (and are delivered, if the
-            # journal does not say they were) only now: after bakectl_run_started, which
-            # plugins may need before they hear of any delivery.
-            for cake in self._restored_to_count:
-                self._account(cake)
-            self._restored_to_count.clear()
-        except BaseException:
-            self._cancel_all()  # no cake outlives the block
-            raise
-        finally:
-            self._open = False
-            await self._wait_for_cakes()
+        # What plugins start with run_in_background() as they hear of the cakes (a server
+        # storing a delivery) belongs to the kitchen too: the block ends after it.
+        async with background_tasks():
+            self._context = contextvars.copy_context()  # the cakes' callbacks see that group
+            self._open = self._active = True
+            try:
+                yield self
+                # Orders an earlier run baked count as finished (and are delivered, if the
+                # journal does not say they were) only now: after bakectl_run_started, which
+                # plugins may need before they hear of any delivery.
+                for cake in self._restored_to_count:
+                    self._account(cake)
+                self._restored_to_count.clear()
+            except asyncio.CancelledError:
+                self._cancel_all()  # no cake outlives the block
+                if not self._owner_cancelled:
+                    raise
+                # else `_abort` stopped the block: its error is raised below
+            except BaseException:
+                self._cancel_all()
+                raise
+            finally:
+                self._open = False
+                try:
+                    await self._wait_for_cakes()
+                finally:
+                    self._active = False
+        if self._error is not None:
+            raise self._error
 
     async def _wait_for_cakes(self) -> None:
-        """Until no cake is left; then raise what stopped the kitchen, if something did."""
+        """Until no cake is left. Cancelled meanwhile, it stops every cake and raises the
+        cancellation once they have stopped (unless `_abort` cancelled it)."""
         cancelled = None
         while self._tasks:
             self._all_done = self._loop.create_future()
             try:
                 await self._all_done
             except asyncio.CancelledError as exc:
-                if not self._owner_cancelled:  # from outside (Ctrl-C in a plan): stop them all
+                if not self._owner_cancelled:  # from outside (Ctrl-C in a plan)
                     cancelled = exc
                 self._cancel_all()
         if self._owner_cancelled:  # by `_abort`: the block's task itself was not cancelled
             self._owner_cancelled = False
             self._owner.uncancel()
-        if self._error is not None:
-            raise self._error
         if cancelled is not None:
             raise cancelled
 
@@ -457,6 +481,8 @@ class Kitchen:
         try:
             self._after_try(cake, recipe, task)
         except BaseException as exc:  # noqa: B036 - looking after cakes failed: stop the kitchen
+            if not self._active:
+                raise  # nobody waits for the kitchen any more: the loop's handler reports it
             self._abort(exc)
         if not self._tasks and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
@@ -471,17 +497,14 @@ class Kitchen:
             self._failures.pop(cake, None)
             return
         exc = task.exception()
-        if exc is None:
+        if exc is None:  # baked, and counted as such by cake_baked
             self._failures.pop(cake, None)
-            if self._on_baked is not None:
-                self._on_baked(cake=cake)
-            self._account(cake)
             return
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             return  # asyncio has raised it out of the loop already: the run is over
         if not isinstance(exc, Exception):
             raise exc  # a plugin error bakectl may not go on after
-        if self.interrupted or self.clock.stopping.is_set():
+        if self._stopped_by is None and (self.interrupted or self.clock.stopping.is_set()):
             return  # stopped by a signal: unfinished, made again on --resume
         tries, oven_faults = self._failures.pop(cake, (0, 0))
         if isinstance(exc, OvenFault):
@@ -515,6 +538,7 @@ class Kitchen:
             owner.cancel()
 
     def _cancel_all(self) -> None:
+        self.interrupted = True  # and no try that is just ending starts again
         for task in self._tasks.values():
             task.cancel()
 
@@ -598,8 +622,6 @@ class Kitchen:
         self.orders.remove(record)
         for cake in record.cakes:
             self.cakes.remove(cake)
-            # A cancelled cake is never counted by _account, which drops the others' tasks.
-            self._tasks.pop(cake, None)
 
 
 def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery, clock, *,
@@ -619,7 +641,7 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
     reported as delivered but not delivered: ``bakectl_order_delivered`` is not called.
     `restored` (a journal's ``Restored``, without the journal) carries on from what it says
     without recording anything: how the planner tries out the rest of a resumed day."""
-    from bakectl.plugins import notifier, oven_driver
+    from bakectl.plugins import PluginError, notifier, oven_driver
 
     orders = list(orders)
     check_recipes(orders, recipes)  # before the journal or any plugin hears of a run
@@ -646,6 +668,15 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
         run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseExceptionGroup as group:
+        # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS), raised in
+        # the kitchen's block, comes out of its task group wrapped: raise it as itself.
+        plugin_errors = group.subgroup(PluginError)
+        if plugin_errors is None:
+            raise
+        while isinstance(plugin_errors, BaseExceptionGroup):
+            plugin_errors = plugin_errors.exceptions[0]
+        raise plugin_errors from plugin_errors.__cause__
     finally:
         clock.stopping.set()  # background bakes stop now instead of holding the exit
     interrupted = interrupted or kitchen.interrupted

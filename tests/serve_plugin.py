@@ -1,12 +1,14 @@
 """A plugin for the server tests: recipes fast and slow, an oven driver that burns one of
 them (a failed order), and a delivery hook that writes down every delivery it hears of: its id
 to the file named by BAKECTL_TEST_DELIVERIES, and everything it was given, as a JSON line, to
-the one named by BAKECTL_TEST_DELIVERY_RECORDS."""
+the one named by BAKECTL_TEST_DELIVERY_RECORDS. With BAKECTL_TEST_SLOW_COMMIT=SECONDS, every
+commit of the store takes that long (a slow disk)."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 from bakectl.hookspecs import hookimpl
 from bakectl.model import Bake, Ingredient, Recipe, Rest
@@ -68,3 +70,32 @@ def bakectl_order_delivered(order):
                              "bake_end": c.bake_end} for c in order.cakes]}
         with open(path, "a", encoding="utf-8") as file:
             file.write(json.dumps(record) + "\n")
+
+
+class _SlowCommits:
+    """A store connection whose every COMMIT first waits (a slow disk)."""
+
+    def __init__(self, connection, seconds: float):
+        self._connection = connection
+        self._seconds = seconds
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT":
+            time.sleep(self._seconds)
+        return self._connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+# BAKECTL_TEST_SLOW_COMMIT=SECONDS: the store's commits each take that long
+if os.environ.get("BAKECTL_TEST_SLOW_COMMIT"):
+    from bakectl.server.store import Store
+
+    _open = Store.open
+
+    def _open_slowly(self):
+        _open(self)
+        self._write = _SlowCommits(self._write, float(os.environ["BAKECTL_TEST_SLOW_COMMIT"]))
+
+    Store.open = _open_slowly

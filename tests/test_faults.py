@@ -121,6 +121,16 @@ def test_fail_fast_stops_the_run_at_the_first_failure():
                               for e in errors[1:])
 
 
+def test_fail_fast_counts_every_cake_that_failed_in_the_same_minute():
+    # Three cakes collapse at the same minute on three ovens: whichever is heard of first
+    # stops the run, and the other two are failed too, not left unfinished.
+    report = bake([Order("a", "sponge", 2), Order("b", "sponge")], FlakyDriver(3), ovens=3,
+                  fail_fast=True)
+    assert [c["status"] for c in report["cakes"]] == ["failed"] * 3
+    assert [o["status"] for o in report["orders"]] == ["failed", "failed"]
+    assert report["summary"]["failed"] == 2 and not report["interrupted"]
+
+
 # --- the CLI --------------------------------------------------------------------------------
 
 RECIPE = ("name: {name}\ningredients: [{{name: flour, quantity: 1, unit: g}}]\n"

@@ -11,9 +11,11 @@ import pytest
 
 from bakectl.background import run_in_background, run_in_foreground
 from bakectl.clock import RealClock, SimulatedClock
+from bakectl.hookspecs import hookimpl
 from bakectl.kitchen import Kitchen, bake_orders, mix_ingredients
 from bakectl.model import Bakery, Ingredient, Order, OvenSpec, Recipe
 from bakectl.ovens import ClockDriver, Oven, OvenBusyError, OvenPool
+from bakectl.plugins import PluginManager
 
 INGREDIENTS = (Ingredient("flour", 200, "g"), Ingredient("sugar", 150, "g"),
                Ingredient("eggs", 4, "pcs"))
@@ -147,6 +149,42 @@ def test_a_real_clock_wakes_each_sleeper_at_its_minute_whatever_order_they_sleep
         assert [name for name, _, _ in woke] == ["early", "middle", "late"]
         for _, minute, now in woke:
             assert minute <= now < minute + 40  # never early; late only by scheduling
+
+
+def test_one_real_clock_wakes_the_sleepers_of_two_loops_at_once():
+    clock = RealClock(speed=6000)  # 1 bakery minute = 10 ms
+    woke = {}
+
+    async def sleepers(name):
+        await asyncio.gather(*(clock.sleep(5 + k) for k in range(5)))
+        woke[name] = True
+
+    threads = [threading.Thread(target=asyncio.run, args=(sleepers(name),))
+               for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert woke == {"first": True, "second": True}
+
+
+def test_an_order_whose_last_cake_is_out_of_the_oven_cannot_be_cancelled():
+    # As a server's DELETE can come in between: the cake is out, the order is done.
+    cancels = []
+
+    class CancelWhenBaked:
+        @hookimpl
+        def bakectl_cake_stage(self, cake, stage):
+            if stage == "baked":
+                loop = asyncio.get_running_loop()
+                loop.call_soon(lambda: cancels.append(kitchen.cancel_order(cake.order)))
+
+    plugins = PluginManager()
+    plugins.register(CancelWhenBaked(), name="canceller")
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), plugins=plugins)
+    run_in_foreground(kitchen.run([Order("a", "sponge")], RECIPES), clock=kitchen.clock)
+    assert cancels == [False]
+    assert kitchen.orders[0].status == "delivered"
 
 
 def test_mixing_yields_to_the_kitchen_between_ingredients():

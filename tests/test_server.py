@@ -985,6 +985,25 @@ def test_sigterm_lets_the_ovens_finish_and_exits_0(tmp_path):
 
 
 
+def test_sigterm_while_a_delivery_is_being_stored_waits_for_it_and_exits_0(tmp_path):
+    db = tmp_path / "bakery.db"
+    with Server(tmp_path, *SPEED, db=db, BAKECTL_TEST_SLOW_COMMIT="1.5") as running:
+        assert post(running, {"id": "d-1", "recipe": "quick"}).status_code == 201
+        # Baked in milliseconds; its delivery takes the next 1.5 s commit to be stored.
+        order = running.wait_for("d-1", "baking", "delivered")
+        while order["status"] != "delivered" and any(c["stage"] != "baked"
+                                                     for c in order["cakes"]):
+            order = running.client.get("/orders/d-1").json()
+        assert order["status"] != "delivered"  # the commit is in flight
+        assert running.stop(signal.SIGTERM, timeout=15) == 0
+        assert "Traceback" not in running.stderr
+    assert running.deliveries.read_text() == "d-1\n"  # told once
+    with Server(tmp_path, *SPEED, db=db) as again:
+        assert "0 orders resumed" in again.stderr
+        assert again.client.get("/orders/d-1").json()["status"] == "delivered"
+    assert running.deliveries.read_text() == "d-1\n"  # and not again on the restart
+
+
 def test_a_restart_without_the_recipes_of_unfinished_orders_is_refused_and_loses_none(
         tmp_path):
     db = tmp_path / "bakery.db"
