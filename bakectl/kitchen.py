@@ -240,6 +240,8 @@ class Kitchen:
         self._owner_cancelled = False
         #: True from `open` until it has waited for the last cake
         self._active = False
+        #: True once `open` stops every cake (its block failed or was cancelled)
+        self._closing = False
         self._on_cake_done = self._cake_done  # one bound method for all: 64 bytes a cake
         # Hooks nobody implements are not called: a 100,000-cake plan makes millions of events.
         self._on_started = notifier(plugins, "bakectl_run_started")
@@ -340,34 +342,41 @@ class Kitchen:
         if self.clock.simulated:
             loop.describe_deadlock = self.describe_waiting
         self._loop, self._owner = loop, asyncio.current_task()
-        self._error, self._owner_cancelled = None, False
-        # What plugins start with run_in_background() as they hear of the cakes (a server
-        # storing a delivery) belongs to the kitchen too: the block ends after it.
-        async with background_tasks():
-            self._context = contextvars.copy_context()  # the cakes' callbacks see that group
-            self._open = self._active = True
-            try:
-                yield self
-                # Orders an earlier run baked count as finished (and are delivered, if the
-                # journal does not say they were) only now: after bakectl_run_started, which
-                # plugins may need before they hear of any delivery.
-                for cake in self._restored_to_count:
-                    self._account(cake)
-                self._restored_to_count.clear()
-            except asyncio.CancelledError:
-                self._cancel_all()  # no cake outlives the block
-                if not self._owner_cancelled:
-                    raise
-                # else `_abort` stopped the block: its error is raised below
-            except BaseException:
-                self._cancel_all()
-                raise
-            finally:
-                self._open = False
+        self._error, self._owner_cancelled, self._closing = None, False, False
+        try:
+            # What plugins start with run_in_background() as they hear of the cakes (a
+            # server storing a delivery) belongs to the kitchen too: the block ends after it.
+            async with background_tasks():
+                self._context = contextvars.copy_context()  # the cakes' callbacks see it
+                self._open = self._active = True
                 try:
-                    await self._wait_for_cakes()
+                    yield self
+                    # Orders an earlier run baked count as finished (and are delivered, if
+                    # the journal does not say they were) only now: after
+                    # bakectl_run_started, which plugins may need before any delivery.
+                    for cake in self._restored_to_count:
+                        self._account(cake)
+                    self._restored_to_count.clear()
+                except asyncio.CancelledError:
+                    self._cancel_all()  # no cake outlives the block
+                    if not self._owner_cancelled:
+                        raise
+                    # else `_abort` stopped the block: its error is raised below
+                except BaseException:
+                    self._cancel_all()
+                    raise
                 finally:
-                    self._active = False
+                    self._open = False
+                    try:
+                        await self._wait_for_cakes()
+                    finally:
+                        self._active = False
+        except BaseException:
+            # What stopped the kitchen comes first, as an error does before a cancellation
+            # in a task group; what else came out is its context.
+            if self._error is None:
+                raise
+            raise self._error  # noqa: B904
         if self._error is not None:
             raise self._error
 
@@ -489,7 +498,14 @@ class Kitchen:
 
     def _after_try(self, cake: CakeRecord, recipe: Recipe, task: asyncio.Task) -> None:
         """A failure for good fails the cake (and its order), not the batch, unless
-        --fail-fast; while retries last, the cake is made again after a backoff."""
+        --fail-fast; while retries last, the cake is made again after a backoff.
+
+        It runs a turn of the loop after the try ended, so it looks again at what may have
+        happened meanwhile: the order cancelled (or forgotten), the run stopped."""
+        record = self._orders_by_id.get(cake.order)
+        if record is None or record.status == "cancelled":
+            self._failures.pop(cake, None)
+            return
         if task.cancelled():
             if self._stopped_by is not None and cake.status is None:
                 cake.error = f"not made: {self._stopped_by}"
@@ -502,8 +518,12 @@ class Kitchen:
             return
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             return  # asyncio has raised it out of the loop already: the run is over
-        if not isinstance(exc, Exception):
-            raise exc  # a plugin error bakectl may not go on after
+        if not isinstance(exc, Exception) or cake.status == "baked":
+            # A plugin error bakectl may not go on after, or a failure in counting a cake
+            # already baked (the journal could not be written): not a failed try.
+            raise exc
+        if self._closing:
+            return  # the kitchen is stopping every cake: unfinished
         if self._stopped_by is None and (self.interrupted or self.clock.stopping.is_set()):
             return  # stopped by a signal: unfinished, made again on --resume
         tries, oven_faults = self._failures.pop(cake, (0, 0))
@@ -538,7 +558,7 @@ class Kitchen:
             owner.cancel()
 
     def _cancel_all(self) -> None:
-        self.interrupted = True  # and no try that is just ending starts again
+        self._closing = True  # and no try that is just ending starts again
         for task in self._tasks.values():
             task.cancel()
 

@@ -3,6 +3,7 @@ Ctrl-C / SIGTERM on a real `bakectl bake` subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -12,9 +13,10 @@ import time
 import pytest
 from conftest import ROOT, cli_env, run_cli
 
+from bakectl.background import run_in_foreground
 from bakectl.clock import SimulatedClock
 from bakectl.errors import BakeryError
-from bakectl.kitchen import bake_orders, retry_backoff
+from bakectl.kitchen import Kitchen, bake_orders, retry_backoff
 from bakectl.model import Bakery, Ingredient, Order, Recipe
 from bakectl.ovens import BROKEN_AFTER, ClockDriver, OvenFault
 from bakectl.plugins import PluginManager
@@ -129,6 +131,62 @@ def test_fail_fast_counts_every_cake_that_failed_in_the_same_minute():
     assert [c["status"] for c in report["cakes"]] == ["failed"] * 3
     assert [o["status"] for o in report["orders"]] == ["failed", "failed"]
     assert report["summary"]["failed"] == 2 and not report["interrupted"]
+
+
+def test_an_order_cancelled_while_its_failed_try_is_heard_of_stays_cancelled():
+    # The kitchen hears of a failed try a turn of the loop after it ended: a cancel that comes
+    # in between wins, as it would have a moment earlier (no retry, no delivery after it).
+    cancels, bakes = [], []
+
+    class FailOnceThenCancel(ClockDriver):
+        def bake(self, oven, mixture, minutes):
+            bakes.append(mixture.recipe.name)
+            if len(bakes) == 1:
+                loop = asyncio.get_running_loop()
+                # Two turns after this minute's timers: after the failure reaches the cake.
+                loop.call_at(loop.time(), loop.call_soon, loop.call_soon, lambda: cancels.append(
+                    kitchen.cancel_order("a", in_oven=True)))
+                raise BakeryError("the sponge collapsed")
+            super().bake(oven, mixture, minutes)
+
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), driver=FailOnceThenCancel(None),
+                      retries=1)
+    kitchen.ovens.ovens[0].driver.clock = kitchen.clock
+    run_in_foreground(kitchen.run([Order("a", "sponge")], RECIPES), clock=kitchen.clock)
+    assert cancels == [True] and bakes == ["sponge"]
+    assert kitchen.orders[0].status == "cancelled"
+
+
+def test_a_journal_that_cannot_record_a_delivery_stops_the_run_and_counts_once():
+    class FullDisk:
+        def __init__(self):
+            self.records = []
+
+        def write(self, record):
+            if record["event"] == "delivered":
+                raise OSError(28, "No space left on device")
+            self.records.append(record)
+
+    journal = FullDisk()
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), journal=journal, retries=1)
+    with pytest.raises(OSError, match="No space left"):
+        run_in_foreground(kitchen.run([Order("a", "sponge")], RECIPES), clock=kitchen.clock)
+    assert [r["event"] for r in journal.records].count("baked") == 1
+    assert kitchen.orders[0].finished == 1
+
+
+def test_a_kitchen_stopped_once_makes_the_next_run_as_usual():
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), driver=FlakyDriver(1), retries=1)
+    kitchen.ovens.ovens[0].driver.clock = kitchen.clock
+
+    async def two_runs():
+        with pytest.raises(TimeoutError):  # stopped at minute 30, a cake in the oven
+            await asyncio.wait_for(kitchen.run([Order("first", "scones", 3)], RECIPES), 30)
+        # The next run's failed try is retried and its order delivered.
+        return await kitchen.run([Order("second", "sponge")], RECIPES)
+
+    records = run_in_foreground(two_runs(), clock=kitchen.clock)
+    assert {r.order.id: r.status for r in records}["second"] == "delivered"
 
 
 # --- the CLI --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from bakectl import (
     SimulatedClock,
     hookimpl,
     hookspecs,
+    run_in_background,
     run_in_foreground,
 )
 from bakectl.errors import InputErrors
@@ -448,6 +449,30 @@ def test_a_strict_plugin_error_in_an_open_kitchen_stops_its_block_and_every_cake
     slow = next(o for o in kitchen.orders if o.order.id == "slow")
     assert slow.status is None and not any(c.status == "baked" for c in slow.cakes[2:])
     assert kitchen.clock.now() < 10**6  # it did not wait for the block's own end
+
+
+def test_a_strict_plugin_error_comes_first_when_a_hooks_background_task_fails_too(
+        monkeypatch):
+    async def post():
+        raise ConnectionError("webhook down")
+
+    class Webhook:  # registered last: called first
+        @hookimpl
+        def bakectl_order_delivered(self, order):
+            run_in_background(post())
+
+    class Broken:
+        @hookimpl
+        def bakectl_order_delivered(self, order):
+            raise KeyError("oops")
+
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    pm.register(Broken(), name="broken")
+    pm.register(Webhook(), name="webhook")
+    with pytest.raises(PluginError, match="'broken' failed in bakectl_order_delivered"):
+        bake_orders([Order("o-1", "sponge")], {"sponge": SPONGE}, Bakery.default(),
+                    SimulatedClock(), plugins=pm)
 
 
 def test_the_bake_fixture_bakes_as_bake_does_unless_told_a_policy(bakectl_bake, bakectl_cli,
