@@ -371,6 +371,8 @@ class Kitchen:
                         await self._wait_for_cakes()
                     finally:
                         self._active = False
+                if self._error is not None:
+                    raise self._error  # and the task group stops what plugins started
         except BaseException:
             # What stopped the kitchen comes first, as an error does before a cancellation
             # in a task group; what else came out is its context.
@@ -485,8 +487,7 @@ class Kitchen:
     def _cake_done(self, task: _CakeTask) -> None:
         """A try of a cake has ended: count the cake as made, make it again, or fail it."""
         cake, recipe = task.cake, task.recipe
-        if self._tasks.get(cake) is task:
-            del self._tasks[cake]
+        del self._tasks[cake]  # until now: `open` waits for every try to have been heard of
         try:
             self._after_try(cake, recipe, task)
         except BaseException as exc:  # noqa: B036 - looking after cakes failed: stop the kitchen
@@ -502,31 +503,28 @@ class Kitchen:
 
         It runs a turn of the loop after the try ended, so it looks again at what may have
         happened meanwhile: the order cancelled (or forgotten), the run stopped."""
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None and (not isinstance(exc, Exception) or cake.status == "baked"):
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                return  # asyncio has raised it out of the loop already: the run is over
+            # A plugin error bakectl may not go on after, or a failure in counting a cake
+            # already baked (the journal could not be written): not a failed try.
+            raise exc
+        tries, oven_faults = self._failures.pop(cake, (0, 0))  # kept again for a retry
         record = self._orders_by_id.get(cake.order)
         if record is None or record.status == "cancelled":
-            self._failures.pop(cake, None)
             return
         if task.cancelled():
             if self._stopped_by is not None and cake.status is None:
                 cake.error = f"not made: {self._stopped_by}"
                 self._fail(cake)
-            self._failures.pop(cake, None)
             return
-        exc = task.exception()
         if exc is None:  # baked, and counted as such by cake_baked
-            self._failures.pop(cake, None)
             return
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            return  # asyncio has raised it out of the loop already: the run is over
-        if not isinstance(exc, Exception) or cake.status == "baked":
-            # A plugin error bakectl may not go on after, or a failure in counting a cake
-            # already baked (the journal could not be written): not a failed try.
-            raise exc
         if self._closing:
             return  # the kitchen is stopping every cake: unfinished
         if self._stopped_by is None and (self.interrupted or self.clock.stopping.is_set()):
             return  # stopped by a signal: unfinished, made again on --resume
-        tries, oven_faults = self._failures.pop(cake, (0, 0))
         if isinstance(exc, OvenFault):
             # Not the cake's fault: straight back to the queue for another oven. Bounded, in
             # case the cake is what breaks every oven it meets.
@@ -600,7 +598,6 @@ class Kitchen:
 
     def _account(self, cake: CakeRecord) -> None:
         """Count a finished cake; an order is delivered (or failed) with its last cake."""
-        self._tasks.pop(cake, None)  # a server runs for days: keep no finished task
         record = self._orders_by_id[cake.order]
         record.finished += 1
         if record.finished == len(record.cakes):

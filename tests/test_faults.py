@@ -175,6 +175,24 @@ def test_a_journal_that_cannot_record_a_delivery_stops_the_run_and_counts_once()
     assert kitchen.orders[0].finished == 1
 
 
+def test_a_delivery_the_journal_cannot_record_is_raised_even_if_the_block_ends_then():
+    class FullDisk:
+        def write(self, record):
+            if record["event"] == "delivered":
+                raise OSError(28, "No space left on device")
+
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), journal=FullDisk())
+
+    async def serve_until_51():  # the sponge is out of the oven at 51: the block ends then
+        async with kitchen.open():
+            kitchen.add_order(Order("a", "sponge"), SPONGE)
+            await kitchen.clock.sleep_until(30)
+            await kitchen.clock.sleep_until(51)
+
+    with pytest.raises(OSError, match="No space left"):
+        run_in_foreground(serve_until_51(), clock=kitchen.clock)
+
+
 def test_a_kitchen_stopped_once_makes_the_next_run_as_usual():
     kitchen = Kitchen(Bakery.default(1), SimulatedClock(), driver=FlakyDriver(1), retries=1)
     kitchen.ovens.ovens[0].driver.clock = kitchen.clock

@@ -475,6 +475,56 @@ def test_a_strict_plugin_error_comes_first_when_a_hooks_background_task_fails_to
                     SimulatedClock(), plugins=pm)
 
 
+def test_a_strict_plugin_error_is_raised_even_if_its_cakes_order_is_cancelled_meanwhile(
+        monkeypatch):
+    class CancelThenBreak:  # a server's DELETE comes in the same turn as the error
+        @hookimpl
+        def bakectl_cake_stage(self, cake, stage):
+            if cake.order == "a" and stage == "mixing":
+                asyncio.get_running_loop().call_soon(kitchen.cancel_order, "a")
+                raise KeyError(stage)
+
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    pm.register(CancelThenBreak(), name="broken")
+    kitchen = Kitchen(Bakery.default(1), SimulatedClock(), plugins=pm)
+    with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage"):
+        run_in_foreground(kitchen.run([Order("a", "sponge"), Order("b", "sponge")],
+                                      {"sponge": SPONGE}), clock=kitchen.clock)
+
+
+def test_a_strict_plugin_error_stops_what_plugins_started_in_the_background(monkeypatch):
+    clock = SimulatedClock()
+    stopped = []
+
+    async def watch_until_500():
+        try:
+            await clock.sleep_until(500)
+        except asyncio.CancelledError:
+            stopped.append(clock.now())
+            raise
+
+    class Watcher:
+        @hookimpl
+        def bakectl_run_started(self):
+            run_in_background(watch_until_500())
+
+    class Broken:
+        @hookimpl
+        def bakectl_cake_stage(self, cake, stage):
+            if cake.order == "b" and stage == "baking":
+                raise KeyError(stage)
+
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    pm.register(Watcher(), name="watcher")
+    pm.register(Broken(), name="broken")
+    with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage"):
+        bake_orders([Order("a", "sponge"), Order("b", "sponge")], {"sponge": SPONGE},
+                    Bakery.default(1), clock, plugins=pm)
+    assert stopped and stopped[0] < 500  # stopped with the run, not waited for
+
+
 def test_the_bake_fixture_bakes_as_bake_does_unless_told_a_policy(bakectl_bake, bakectl_cli,
                                                                    tmp_path):
     # Three sponges and a madeira on two ovens: the policies differ on this day.
