@@ -268,6 +268,7 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
                     journal=None, retries: int = 0, fail_fast: bool = False,
                     grace: float = 10.0) -> None:
     from bakectl.errors import InputErrors
+    from bakectl.journal import JournalError
     from bakectl.kitchen import bake_orders
     from bakectl.output import interactive
 
@@ -280,6 +281,10 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
                              fail_fast=fail_fast, grace=grace)
     except InputErrors as exc:  # a plugin's settings, e.g. the chaos plugin's
         raise _input_errors(exc) from None
+    except JournalError as exc:  # a full disk: what the journal holds is safe to resume
+        print(f"{exc}; stopped (carry on with --resume once it can be written)",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_OUTPUT) from None
     finally:
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()

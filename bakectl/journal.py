@@ -161,6 +161,11 @@ def _error(path: Path, message: str, line: int = 0) -> InputErrors:
     return InputErrors([InputError(Where(str(path), line, 1 if line else 0), message)])
 
 
+class JournalError(Exception):
+    """A record could not be written (a full disk, a file size limit): the run cannot go on,
+    since what is not in the journal would be lost to --resume."""
+
+
 class Journal:
     """An open journal: `write()` appends one record and returns once it is safe.
 
@@ -226,14 +231,19 @@ class Journal:
             os.ftruncate(self._fd, good)
 
     def write(self, record: dict) -> None:
-        """Append `record` as one line; when this returns it is in the file."""
+        """Append `record` as one line; when this returns it is in the file. Raises
+        JournalError if it cannot be written."""
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         # O_APPEND and one write() per record: a crash tears at most the last line.
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        if self.sync:
-            os.fsync(self._fd)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self.sync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise JournalError(f"{self.path}: cannot write the journal: "
+                               f"{exc.strerror or exc}") from exc
 
     def close(self) -> None:
         if self._fd is not None:

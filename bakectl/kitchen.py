@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from bakectl.background import background_tasks, run_in_background, run_in_foreground
-from bakectl.journal import BAKED_FIELDS
+from bakectl.journal import BAKED_FIELDS, JournalError
 from bakectl.limits import MAX_QUANTITY
 from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
 from bakectl.ovens import (
@@ -504,11 +504,12 @@ class Kitchen:
         It runs a turn of the loop after the try ended, so it looks again at what may have
         happened meanwhile: the order cancelled (or forgotten), the run stopped."""
         exc = None if task.cancelled() else task.exception()
-        if exc is not None and (not isinstance(exc, Exception) or cake.status == "baked"):
+        if exc is not None and (not isinstance(exc, Exception) or isinstance(exc, JournalError)
+                                or cake.status == "baked"):
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 return  # asyncio has raised it out of the loop already: the run is over
-            # A plugin error bakectl may not go on after, or a failure in counting a cake
-            # already baked (the journal could not be written): not a failed try.
+            # A plugin error bakectl may not go on after, a journal that cannot be written,
+            # or a failure in counting a cake already baked: not a failed try.
             raise exc
         tries, oven_faults = self._failures.pop(cake, (0, 0))  # kept again for a retry
         record = self._orders_by_id.get(cake.order)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -200,6 +201,36 @@ def test_a_run_that_stops_before_it_starts_does_not_block_the_next_one(tmp_path)
     # ...and the corrected run starts afresh, not "continue it with --resume".
     fixed = run_cli("bake", "orders.yaml", "--speed", SPEED, "--no-progress", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stderr
+
+
+def test_a_journal_that_can_no_longer_be_written_stops_the_run_and_resume_finishes_it(
+        tmp_path):
+    workload(tmp_path)
+    env = counting(tmp_path)
+
+    def small_files():  # a full disk, for files: the journal cannot grow past 2,600 bytes
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2600, 2600))
+
+    # Simulated: the same records every time, so the disk is full at the same one (a record
+    # that says a plugin was told of a delivery could be the one lost: told again, by design).
+    full = subprocess.run([sys.executable, "-m", "bakectl", "-p", "counting", "bake",
+                           "orders.yaml", "--simulate", "--journal", "orders.yaml.journal",
+                           "--no-progress"], cwd=tmp_path,
+                          env=cli_env(**env), capture_output=True, text=True, timeout=60,
+                          preexec_fn=small_files)
+    assert full.returncode == 74, full.stderr
+    assert full.stderr == ("orders.yaml.journal: cannot write the journal: File too large; "
+                           "stopped (carry on with --resume once it can be written)\n")
+    assert full.stdout == ""
+    journal = tmp_path / "orders.yaml.journal"
+    assert 0 < len(delivered(tmp_path)) < len(QUANTITIES)  # stopped halfway
+    resumed = run_cli("-p", "counting", "bake", "orders.yaml", "--simulate", "--journal",
+                      "orders.yaml.journal", "--no-progress", "--json", "--resume",
+                      cwd=tmp_path, **env)
+    assert resumed.returncode == 0, resumed.stderr
+    check_exactly_once(json.loads(resumed.stdout), {})
+    assert sorted(delivered(tmp_path)) == sorted(QUANTITIES)  # each told once, all told
+    assert sorted(delivered_records(journal)) == sorted(QUANTITIES)
 
 
 def test_a_file_that_is_not_a_journal_is_never_overwritten(tmp_path):
