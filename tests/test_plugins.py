@@ -405,6 +405,16 @@ def test_a_plugin_that_raises_in_one_hook_is_not_called_in_its_others(capsys):
     assert heard == []  # bakectl_run_started comes before any cake starts
 
 
+def strict_plugins(monkeypatch, **plugins):
+    """A plugin manager of `plugins` (name=plugin, registered in that order), with plugin
+    errors made fatal (BAKECTL_RAISE_PLUGIN_ERRORS=1)."""
+    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
+    pm = get_plugin_manager(installed=False)
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    return pm
+
+
 def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
     class Broken:
         @hookimpl
@@ -412,9 +422,7 @@ def test_an_event_hook_that_raises_in_strict_mode_stops_the_run(monkeypatch):
             if stage == "baking":
                 raise KeyError(stage)
 
-    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
-    pm = get_plugin_manager(installed=False)
-    pm.register(Broken(), name="broken")
+    pm = strict_plugins(monkeypatch, broken=Broken())
     with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage: KeyError"):
         bake_orders([Order("o-1", "sponge", 2)], {"sponge": SPONGE}, Bakery.default(),
                     SimulatedClock(), plugins=pm)
@@ -427,9 +435,7 @@ def test_a_strict_plugin_error_in_an_open_kitchen_stops_its_block_and_every_cake
         def bakectl_order_delivered(self, order):
             raise ConnectionError("courier API down")
 
-    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
-    pm = get_plugin_manager(installed=False)
-    pm.register(Broken(), name="broken")
+    pm = strict_plugins(monkeypatch, broken=Broken())
     kitchen = Kitchen(Bakery.default(1), SimulatedClock(), plugins=pm)
     seen = {}
 
@@ -466,10 +472,7 @@ def test_a_strict_plugin_error_comes_first_when_a_hooks_background_task_fails_to
         def bakectl_order_delivered(self, order):
             raise KeyError("oops")
 
-    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
-    pm = get_plugin_manager(installed=False)
-    pm.register(Broken(), name="broken")
-    pm.register(Webhook(), name="webhook")
+    pm = strict_plugins(monkeypatch, broken=Broken(), webhook=Webhook())
     with pytest.raises(PluginError, match="'broken' failed in bakectl_order_delivered"):
         bake_orders([Order("o-1", "sponge")], {"sponge": SPONGE}, Bakery.default(),
                     SimulatedClock(), plugins=pm)
@@ -484,9 +487,7 @@ def test_a_strict_plugin_error_is_raised_even_if_its_cakes_order_is_cancelled_me
                 asyncio.get_running_loop().call_soon(kitchen.cancel_order, "a")
                 raise KeyError(stage)
 
-    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
-    pm = get_plugin_manager(installed=False)
-    pm.register(CancelThenBreak(), name="broken")
+    pm = strict_plugins(monkeypatch, broken=CancelThenBreak())
     kitchen = Kitchen(Bakery.default(1), SimulatedClock(), plugins=pm)
     with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage"):
         run_in_foreground(kitchen.run([Order("a", "sponge"), Order("b", "sponge")],
@@ -515,10 +516,7 @@ def test_a_strict_plugin_error_stops_what_plugins_started_in_the_background(monk
             if cake.order == "b" and stage == "baking":
                 raise KeyError(stage)
 
-    monkeypatch.setenv("BAKECTL_RAISE_PLUGIN_ERRORS", "1")
-    pm = get_plugin_manager(installed=False)
-    pm.register(Watcher(), name="watcher")
-    pm.register(Broken(), name="broken")
+    pm = strict_plugins(monkeypatch, watcher=Watcher(), broken=Broken())
     with pytest.raises(PluginError, match="'broken' failed in bakectl_cake_stage"):
         bake_orders([Order("a", "sponge"), Order("b", "sponge")], {"sponge": SPONGE},
                     Bakery.default(1), clock, plugins=pm)
