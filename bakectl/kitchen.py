@@ -379,8 +379,6 @@ class Kitchen:
             if self._error is None:
                 raise
             raise self._error  # noqa: B904
-        if self._error is not None:
-            raise self._error
 
     async def _wait_for_cakes(self) -> None:
         """Until no cake is left. Cancelled meanwhile, it stops every cake and raises the
