@@ -187,6 +187,8 @@ class SimulatedClock:
         if loop is None:
             raise RuntimeError("a SimulatedClock's time runs only inside "
                                "run_in_foreground(..., clock=clock)")
+        if minute != minute:
+            raise ValueError("sleep_until(nan): a minute must be a number")
         future = loop.create_future()
         loop.resolve_at(minute if minute > loop._now else loop._now, future, None)
         return future
@@ -229,10 +231,13 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
     """An asyncio loop on virtual time (unit: bakery minutes, starting at 0).
 
     Each turn runs what is ready; when nothing is, time jumps to the earliest deadline.
-    Deadlines live in one heap of ``(minute, sequence, target, value)`` tuples: equal minutes
-    fire in the order they were set (the sequence number), and the tuples compare in C, not
-    through a Python ``__lt__``. A target is either a timer handle (``call_at``) or a future
-    to resolve with `value` (``resolve_at``: sleeps and background calls, no handle at all).
+    Deadlines are kept per minute: a heap of the minutes that have any, and for each such
+    minute a list of what is due then, in the order it was set (so equal minutes fire in
+    that order). A whole day's cakes sleep until the same few minutes (every sponge finishes
+    its first ingredient at 10/3), so an entry costs a list slot, not a tuple, a sequence
+    number and a float of its own. What is due is a timer handle (``call_at``), a future to
+    resolve with None, or a ``(future, value)`` pair (``resolve_at``: sleeps and background
+    calls, no handle at all).
 
     It replaces asyncio's private ``_run_once`` and uses its ``_ready`` and ``_stopping``:
     the same from Python 3.11 to 3.13, on both of which CI runs the test suite (.ci/run). A
@@ -241,8 +246,9 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self):
         self._now = 0.0
-        self._deadlines: list[tuple] = []
-        self._deadline_seq = itertools.count()
+        #: heap of the minutes that have something due; `_due` holds it, minute by minute
+        self._deadlines: list[float] = []
+        self._due: dict[float, list] = {}
         #: called when a deadlock is found; returns what is stuck (the kitchen sets it)
         self.describe_deadlock = lambda: "every task is waiting and no timer is set"
         super().__init__(selectors.SelectSelector())
@@ -262,12 +268,21 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         timer = _Timer(when, callback, args, self, context)
-        heapq.heappush(self._deadlines, (when, next(self._deadline_seq), timer, None))
+        self._set_due(when, timer)
         return timer
 
     def resolve_at(self, when: float, future: asyncio.Future, value=None) -> None:
         """Set `future`'s result to `value` at minute `when`, unless it is done by then."""
-        heapq.heappush(self._deadlines, (when, next(self._deadline_seq), future, value))
+        self._set_due(when, future if value is None else (future, value))
+
+    def _set_due(self, when: float, target) -> None:
+        due = self._due.get(when)
+        if due is None:
+            if when != when:
+                raise ValueError("a deadline at minute nan: a minute must be a number")
+            due = self._due[when] = []
+            heapq.heappush(self._deadlines, when)
+        due.append(target)
 
     def run_forever(self):
         # Pause the cyclic garbage collector while virtual time runs: a 100,000-cake day keeps
@@ -289,17 +304,21 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
             if not deadlines:
                 # Nothing is ready and no deadline is set: nothing can ever happen again.
                 raise DeadlockError(self.describe_deadlock())
-            self._now = deadlines[0][0]
+            self._now = deadlines[0]
         now = self._now
-        pop = heapq.heappop
-        while deadlines and deadlines[0][0] <= now:
-            _, _, target, value = pop(deadlines)
-            if target.__class__ is _Timer:
-                if not target._cancelled:
-                    target._scheduled = False
-                    ready.append(target)
-            elif not target.done():  # a cancelled waiter leaves its future done
-                target.set_result(value)
+        while deadlines and deadlines[0] <= now:
+            for target in self._due.pop(heapq.heappop(deadlines)):
+                kind = target.__class__
+                if kind is _Timer:
+                    if not target._cancelled:
+                        target._scheduled = False
+                        ready.append(target)
+                elif kind is tuple:
+                    future, value = target
+                    if not future.done():
+                        future.set_result(value)
+                elif not target.done():  # a cancelled waiter leaves its future done
+                    target.set_result(None)
         # Run what is ready now; what these callbacks schedule runs on the next turn.
         for _ in range(len(ready)):
             handle = ready.popleft()

@@ -168,6 +168,44 @@ def test_one_real_clock_wakes_the_sleepers_of_two_loops_at_once():
     assert woke == {"first": True, "second": True}
 
 
+def test_the_simulated_clock_fires_a_minute_in_the_order_its_wake_ups_were_set():
+    clock = SimulatedClock()
+    fired = []
+
+    async def sleeper(name, minute):
+        await clock.sleep_until(minute)
+        fired.append((name, clock.now()))
+
+    async def blocking_call():
+        def oven():
+            clock.block(5)
+            return "baked"
+        fired.append((await run_in_background(oven), clock.now()))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        tasks = [run_in_background(sleeper("a", 5))]
+        loop.call_at(5, lambda: fired.append(("timer", loop.time())))
+        cancelled = loop.call_at(5, lambda: fired.append(("cancelled timer", loop.time())))
+        tasks.append(run_in_background(blocking_call()))  # its result is due at minute 5 too
+        tasks += [run_in_background(sleeper("b", 5.0)), run_in_background(sleeper("early", 2)),
+                  run_in_background(sleeper("c", 5)), run_in_background(sleeper("gone", 5))]
+        await asyncio.sleep(0)  # every task now waits for its minute
+        cancelled.cancel()
+        tasks[-1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with pytest.raises(ValueError, match="nan"):
+            await clock.sleep_until(float("nan"))
+
+    for _ in range(2):  # and the same again on a fresh loop
+        fired.clear()
+        run_in_foreground(main(), clock=clock)
+        # Minute 5 (5 and 5.0 alike) wakes in the order the waits were set: the timer was set
+        # before any task ran, then the tasks' waits in the order the tasks started.
+        assert fired == [("early", 2), ("timer", 5), ("a", 5), ("baked", 5), ("b", 5),
+                         ("c", 5)]
+
+
 def test_an_order_whose_last_cake_is_out_of_the_oven_cannot_be_cancelled():
     # As a server's DELETE can come in between: the cake is out, the order is done.
     cancels = []
