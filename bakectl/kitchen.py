@@ -486,6 +486,8 @@ class Kitchen:
         """A try of a cake has ended: count the cake as made, make it again, or fail it."""
         cake, recipe = task.cake, task.recipe
         del self._tasks[cake]  # until now: `open` waits for every try to have been heard of
+        if not self._tasks:  # an emptied dict keeps its table: 5 MiB after 100,000 cakes
+            self._tasks = {}
         try:
             self._after_try(cake, recipe, task)
         except BaseException as exc:  # noqa: B036 - looking after cakes failed: stop the kitchen

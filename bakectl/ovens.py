@@ -360,6 +360,13 @@ class OvenPool:
         self.policy.add(lease)
         self._dispatch_soon()
 
+    def _forget(self, seq: int) -> None:
+        """The waiter `seq` waits no more (it has its oven, or was stopped)."""
+        waiters = self._waiters
+        waiters.pop(seq, None)
+        if not waiters:  # an emptied dict keeps its table: 5 MiB after 100,000 waiters
+            self._waiters = {}
+
     def release(self, oven: Oven) -> None:
         if oven.broken is not None:
             # A broken oven is not given back: it leaves the pool.
@@ -478,7 +485,7 @@ class _OvenLease(Waiter):
         if not future.done():
             future._asyncio_future_blocking = True  # asyncio's sign: "wake me when it is done"
             return future
-        del self.pool._waiters[self.seq]
+        self.pool._forget(self.seq)
         self.oven = future.result()  # the oven, or why no oven can bake the recipe any more
         raise StopIteration(self.oven)
 
@@ -486,7 +493,7 @@ class _OvenLease(Waiter):
         # The cake was stopped (Ctrl-C, a cancelled order) while it waited, or just after the
         # pool handed it an oven but before it could take it: give that oven back.
         future = self.future
-        self.pool._waiters.pop(self.seq, None)
+        self.pool._forget(self.seq)
         if future.done() and not future.cancelled() and future.exception() is None:
             self.pool.release(future.result())
         else:
@@ -496,5 +503,5 @@ class _OvenLease(Waiter):
         raise value.with_traceback(traceback) if traceback is not None else value
 
     def close(self) -> None:  # the coroutine was closed (never resumed): nobody waits
-        self.pool._waiters.pop(self.seq, None)
+        self.pool._forget(self.seq)
         self.future.cancel()
