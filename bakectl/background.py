@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import inspect
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,8 +89,40 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
         raise own  # outside the except block: `own` keeps its own __cause__ and __context__
 
     factory = clock.new_event_loop if clock is not None else None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with interrupts_kept(), asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())
+
+
+@contextlib.contextmanager
+def interrupts_kept():
+    """A Ctrl-C that Python drops in the block is raised as KeyboardInterrupt as it ends.
+
+    Python raises Ctrl-C's KeyboardInterrupt wherever the main thread is. Raised inside a
+    weak reference's callback or a ``__del__`` (asyncio's registry of tasks runs such a
+    callback for every task that goes, and the end of a run lets thousands go), it cannot
+    propagate: Python says "Exception ignored" and carries on, and the stop is lost. Drops
+    are noted here (``sys.unraisablehook``) and raised once the block is left normally.
+    Only in the main thread, the one Ctrl-C interrupts (the hook is the process's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    dropped = 0
+    previous = sys.unraisablehook
+
+    def note(unraisable) -> None:
+        nonlocal dropped
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            dropped += 1
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = note
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+    if dropped:
+        raise KeyboardInterrupt
 
 
 def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:

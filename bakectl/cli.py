@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand
 
 from bakectl import __version__
-from bakectl.errors import PluginError
+from bakectl.errors import DeadlockError, PluginError
 from bakectl.limits import MAX_MIXERS, MAX_OVENS
 
 
@@ -288,12 +288,20 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
     finally:
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()
-    if json_report:
-        from bakectl.report import write_json
+    from bakectl.kitchen import sigterm_as_sigint
 
-        write_json(report, sys.stdout)  # as plan writes it: one line per order, cake, oven
-    else:
-        _print_summary(report)
+    try:
+        with sigterm_as_sigint():  # SIGTERM now (the kitchen has closed) as Ctrl-C
+            if json_report:
+                from bakectl.report import write_json
+
+                write_json(report, sys.stdout)  # as plan writes it: a line per order, cake, oven
+            else:
+                _print_summary(report, resumable=journal is not None)
+    except KeyboardInterrupt:
+        print("bakectl: stopped (Ctrl-C or SIGTERM) while the report was being written: it is "
+              "incomplete", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if report.get("interrupted"):
         if journal is not None:
             print(f"bakectl: interrupted; carry on with --resume (journal: {journal.path})",
@@ -325,7 +333,7 @@ def _progress_plugin(pm, *, live: bool):
     return reporter
 
 
-def _print_summary(report: dict) -> None:
+def _print_summary(report: dict, *, resumable: bool) -> None:
     from rich.table import Table
 
     from bakectl.output import console, plural
@@ -355,7 +363,8 @@ def _print_summary(report: dict) -> None:
     s = report["summary"]
     out.print(f"{'interrupted: ' if interrupted else ''}{s['delivered']}/{s['orders']} orders "
               f"delivered, {s['failed']} failed, {s['late']} late; {plural(s['cakes'], 'cake')} in "
-              f"{report['wall_seconds']:g} s" + ("; carry on with --resume" if interrupted else ""))
+              f"{report['wall_seconds']:g} s"
+              + ("; carry on with --resume" if interrupted and resumable else ""))
     for line in failure_lines(report):
         out.print(line, markup=False)
 
@@ -395,38 +404,50 @@ def plan(
         raise typer.Exit(EXIT_INPUT)
     pm = _plugins()
     inputs = _load(pm, orders, bakery, recipes, ovens, mixers)
+    from bakectl.background import interrupts_kept
     from bakectl.kitchen import sigterm_as_sigint
     from bakectl.planning import compare_policies, run_plan, show_comparison, show_plan
 
+    planned = False
     try:
         # SIGTERM as Ctrl-C for the whole plan: `search` plans, and --compare runs one
-        # policy after another, outside any one simulated run.
+        # policy after another, outside any one simulated run; then the plan is shown.
         with sigterm_as_sigint():
+            with interrupts_kept():  # one that Python dropped while planning: raised here
+                if compare:
+                    rows = compare_policies(pm, inputs)
+                else:
+                    report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
+            planned = True
             if compare:
-                rows = compare_policies(pm, inputs)
-            else:
-                report = run_plan(pm, inputs, _policy(policy, inputs), progress=progress)
+                show_comparison(rows, json_report=json_report)
+                raise typer.Exit(EXIT_OK)
+            if gantt is not None:
+                _write_chart(report, gantt)
+            show_plan(report, json_report=json_report)
     except KeyboardInterrupt:  # an interrupted simulated run raises it too
-        print("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day was planned: nothing "
-              "to show", file=sys.stderr)
+        if planned:  # what is on stdout already is only part of it
+            print("bakectl: plan stopped (Ctrl-C or SIGTERM) while it was being shown: its "
+                  "output is incomplete", file=sys.stderr)
+        else:
+            print("bakectl: plan stopped (Ctrl-C or SIGTERM) before the day was planned: "
+                  "nothing to show", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if compare:
-        show_comparison(rows, json_report=json_report)
-        raise typer.Exit(EXIT_OK)
-    if gantt is not None:
-        from bakectl.gantt import write_chart
-
-        try:
-            write_chart(report, gantt)
-        except OSError as exc:
-            print(f"{gantt}: cannot write the chart: {exc.strerror or exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_INPUT) from None
-        # On stderr: stdout may be the JSON report.
-        print(f"bakectl: chart of the ovens written to {gantt}", file=sys.stderr)
-    show_plan(report, json_report=json_report)
     failed = report["summary"]["failed"] or any(
         o["status"] != "delivered" for o in report["orders"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _write_chart(report: dict, gantt: Path) -> None:
+    from bakectl.gantt import write_chart
+
+    try:
+        write_chart(report, gantt)
+    except OSError as exc:
+        print(f"{gantt}: cannot write the chart: {exc.strerror or exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT) from None
+    # On stderr: stdout may be the JSON report.
+    print(f"bakectl: chart of the ovens written to {gantt}", file=sys.stderr)
 
 
 @app.command(cls=Command)
@@ -661,6 +682,9 @@ def _main(argv: list[str]) -> None:
             app(args=argv, prog_name="bakectl")
         finally:
             sys.stdout.flush()  # a write error shows here, not in Python's exit
+    except DeadlockError as exc:  # a plugin's policy or oven driver that never lets go
+        print(f"bakectl: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
     except PluginError as exc:
         print(f"bakectl: {exc}", file=sys.stderr)
         from bakectl.plugins import strict

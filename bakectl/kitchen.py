@@ -19,7 +19,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bakectl.background import background_tasks, run_in_background, run_in_foreground
+from bakectl.background import (
+    background_tasks,
+    interrupts_kept,
+    run_in_background,
+    run_in_foreground,
+)
 from bakectl.journal import BAKED_FIELDS, JournalError
 from bakectl.limits import MAX_QUANTITY
 from bakectl.model import Bake, Bakery, Cake, Ingredient, Mixture, Order, Recipe, Rest
@@ -756,7 +761,8 @@ def _stop_on_signals(kitchen: Kitchen, grace: float):
 
 @contextlib.contextmanager
 def sigterm_as_sigint():
-    """SIGTERM in the block does what Ctrl-C does (main thread only)."""
+    """SIGTERM in the block does what Ctrl-C does (main thread only), and neither is lost:
+    one that Python dropped is raised as the block ends (`interrupts_kept`)."""
 
     def as_sigint(signum, frame):
         if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
@@ -771,6 +777,7 @@ def sigterm_as_sigint():
         yield
         return
     try:
-        yield
+        with interrupts_kept():
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -190,6 +190,73 @@ def test_ctrl_c_while_search_plans_is_not_swallowed_by_its_trial_runs():
         simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), StopsMidway())
 
 
+class _DropsACtrlC:
+    """Raises KeyboardInterrupt where Python cannot pass it on: as a Ctrl-C does that lands in
+    a weak reference's callback (asyncio's task registry runs one per finished task) or a
+    ``__del__``. Python says "Exception ignored" and carries on."""
+
+    def __del__(self):
+        raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_that_python_drops_in_a_simulated_run_still_stops_it():
+    # The same trial run as above, but the Ctrl-C lands where Python drops it: the run used
+    # to finish and pass for a whole day (exit 0, the full plan, "Exception ignored" only).
+    from bakectl.ovens import FifoPolicy
+    from bakectl.planner import simulate
+
+    class DropsACtrlCMidway(FifoPolicy):
+        handed = 0
+
+        def pick(self, free, now):
+            self.handed += 1
+            if self.handed == 3:
+                _DropsACtrlC()  # gone at once: its KeyboardInterrupt goes nowhere
+            return super().pick(free, now)
+
+    recipes = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)}
+    with pytest.raises(KeyboardInterrupt):
+        simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), DropsACtrlCMidway())
+
+
+@pytest.mark.parametrize("args", [["plan", "orders.yaml", "--json"],
+                                  ["plan", "orders.yaml", "--compare"]], ids=["plan", "compare"])
+def test_a_ctrl_c_that_python_drops_after_a_run_still_stops_the_plan(bakery_dir, args):
+    # Between runs and after the last, a dropped Ctrl-C is raised where the plan checks: the
+    # plan stops (exit 130) with nothing on stdout, instead of showing the day.
+    (bakery_dir / "drops.py").write_text(
+        "from bakectl.hookspecs import hookimpl\n\n\n"
+        "class DropsACtrlC:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n\n\n"
+        "@hookimpl\n"
+        "def bakectl_run_finished(kitchen, report):\n"
+        "    DropsACtrlC()\n")
+    result = run_cli("-p", "drops", *args, cwd=bakery_dir, PYTHONPATH=str(bakery_dir))
+    assert result.returncode == 130, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == ("bakectl: plan stopped (Ctrl-C or SIGTERM) "
+                                              "before the day was planned: nothing to show")
+
+
+@pytest.mark.parametrize("command", ["plan", "bake"])
+def test_a_deadlock_in_the_cli_is_one_line_naming_the_waiting_cakes(bakery_dir, command):
+    # Only a plugin can wedge the kitchen: here its policy never hands out an oven.
+    (bakery_dir / "wedge.py").write_text(
+        "from bakectl.hookspecs import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def bakectl_run_started(kitchen):\n"
+        "    kitchen.ovens.policy.pick = lambda free, now: None\n")
+    args = ["plan", "orders.yaml", "--policy", "fifo"] if command == "plan" else \
+        ["bake", "orders.yaml", "--simulate", "--policy", "fifo", "--json"]
+    result = run_cli("-p", "wedge", *args, cwd=bakery_dir, PYTHONPATH=str(bakery_dir))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    line, = [line for line in result.stderr.splitlines() if not line.startswith("[")]
+    assert line.startswith("bakectl: deadlock: nothing can ever progress; waiting: ")
+    assert re.search(r"o-\S+#1 \(waiting\)", line), line
+
+
 @pytest.mark.parametrize("command", ["plan", "bake"])
 def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
     # `plan ... &` in a script: the shell starts it with Ctrl-C ignored, which made SIGTERM
@@ -214,6 +281,7 @@ def test_sigterm_stops_a_plan_started_in_the_background(bakery_dir, command):
     assert process.returncode == 130, err[-500:]
     if command == "bake":  # what was done, said to be cut short
         assert json.loads(out)["interrupted"] is True
+        assert "--resume" not in err  # a simulated run keeps no journal: nothing to resume
 
 
 def test_sigterm_while_bake_plans_its_day_stops_it_before_baking(bakery_dir):

@@ -53,8 +53,11 @@ class PlainProgress:
         if report.get("interrupted"):
             # Not the makespan: the run stopped now, with cakes unfinished.
             minute = kitchen.clock.now()
+            # Only a run with a journal can be carried on (a simulated one keeps none unless
+            # asked: --journal).
+            resume = ", carry on with --resume" if kitchen.journal is not None else ""
             self._say(f"{_stamp(minute)} interrupted at minute {minute:.1f}: "
-                      f"{s['delivered']}/{s['orders']} orders delivered, carry on with --resume")
+                      f"{s['delivered']}/{s['orders']} orders delivered{resume}")
             return
         self._say(f"{_stamp(report['makespan_minutes'])} done: {s['delivered']}/{s['orders']} "
                   f"orders delivered, {s['failed']} failed, {s['late']} late")
