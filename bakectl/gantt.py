@@ -59,7 +59,8 @@ def _temperatures(done: list[tuple[dict, dict]]) -> dict[str, str]:
 
 def terminal_rows(report: dict, width: int = 60, done: list[tuple[dict, dict]] | None = None
                   ) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """(oven name, one character per time slot) per oven, and the legend (letter -> recipe).
+    """(oven name, one character per time slot) per oven, and the legend (letter -> the
+    recipes it stands for: one, unless there are more recipes than letters).
 
     Each slot shows what filled most of it: a recipe's letter while baking, "·" while the
     oven heats or cools, a space while idle. `done`: bakes(report), if the caller has it."""
@@ -90,7 +91,10 @@ def terminal_rows(report: dict, width: int = 60, done: list[tuple[dict, dict]] |
         line = "".join(max(cell, key=lambda w: (cell[w], w)) if sum(cell.values()) >= slot / 2
                        else " " for cell in cells)
         rows.append((oven, line))
-    return rows, {v: k for k, v in letter.items()}
+    legend: dict[str, list[str]] = {}
+    for name, key in letter.items():
+        legend.setdefault(key, []).append(name)
+    return rows, legend
 
 
 def terminal_chart(report: dict, width: int = 60, colour: bool = True):
@@ -118,8 +122,9 @@ def terminal_chart(report: dict, width: int = 60, colour: bool = True):
     table.add_row("", Text(axis))
     # The legend, its entries packed into lines as wide as the chart: a line breaks between
     # two entries, never inside one ("carrot_cake (180" here, "°C)" on the next line).
-    entries = [(letter, f" {recipe} ({temps.get(recipe, '0')} °C)")
-               for letter, recipe in legend.items()] + [("·", " heating/cooling")]
+    entries = [(letter, " " + " / ".join(f"{recipe} ({temps.get(recipe, '0')} °C)"
+                                         for recipe in recipes))
+               for letter, recipes in legend.items()] + [("·", " heating/cooling")]
     keys, used = Text(), 0
     for letter, words in entries:
         size = len(letter) + len(words)

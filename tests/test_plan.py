@@ -509,7 +509,7 @@ def test_gantt_draws_each_bake_of_a_cake_baked_twice_on_its_own_oven():
         # The terminal chart, one slot per half minute: each bake and set-up where it happened.
         width = int(report["makespan_minutes"] * 2)
         lines, legend = terminal_rows(report, width)
-        letter = {recipe: key for key, recipe in legend.items()}
+        letter = {recipe: key for key, recipes in legend.items() for recipe in recipes}
         for oven, line in lines:
             for recipe in recipes:
                 baked = sum(s["end"] - s["start"] for c in report["cakes"] for s in c["steps"]
@@ -554,3 +554,23 @@ def test_the_json_report_reads_back_as_written_one_row_per_line():
     assert json.loads(text) == json.loads(json.dumps(report))
     lines = text.splitlines()
     assert sum(line.startswith('    {"order":') for line in lines) == 5000
+
+
+def test_the_chart_legend_names_every_recipe_when_letters_run_out():
+    # 52 letters: the 53rd recipe shares the first's, and the legend says so (it used to keep
+    # only the last recipe of each letter, so the first bars read as the wrong recipe).
+    from rich.console import Console
+
+    from bakectl.gantt import LETTERS, terminal_chart, terminal_rows
+
+    recipes = {f"r{k}": Recipe(f"r{k}", (Ingredient("flour", 1, "g"),), 1, 100 + k, 2)
+               for k in range(1, len(LETTERS) + 3)}
+    orders = [Order(f"o-{name}", name) for name in recipes]
+    report = bake_orders(orders, recipes, Bakery.default(2), SimulatedClock(), policy="fifo",
+                         deliver=False)
+    _, legend = terminal_rows(report, 80)
+    assert sorted(name for names in legend.values() for name in names) == sorted(recipes)
+    assert legend["A"] == ["r1", "r53"] and legend["C"] == ["r3"]
+    console = Console(width=100, record=True, color_system=None)
+    console.print(terminal_chart(report, width=80, colour=False))
+    assert "A r1 (101 °C) / r53 (153 °C)" in console.export_text()
