@@ -696,7 +696,9 @@ def due_date(text: str, start: datetime, *, start_name: str = "the start of the 
     except (ValueError, OverflowError, OSError):
         minutes = math.inf
     if abs(minutes) > MAX_MINUTES:
-        raise ValueError(f"{_quote(text)} is too far from {start_name}")
+        years = MAX_MINUTES / (365.25 * 24 * 60)
+        raise ValueError(f"{_quote(text)} is too far from {start_name} (at most "
+                         f"{MAX_MINUTES:,} minutes, about {years:.0f} years, either way)")
     return when, minutes
 
 
