@@ -169,27 +169,6 @@ def test_a_stopped_plan_shows_nothing_and_exits_130(bakery_dir, compare):
     assert not (bakery_dir / "g.svg").exists()
 
 
-def test_ctrl_c_while_search_plans_is_not_swallowed_by_its_trial_runs():
-    # `search` tries plans in simulated runs. A run stopped by Ctrl-C reports itself as
-    # interrupted instead of raising; taken as a finished trial, a cut-off day would be
-    # planned on and used, and the Ctrl-C lost (exit 0, a different plan).
-    from bakectl.ovens import FifoPolicy
-    from bakectl.planner import simulate
-
-    class StopsMidway(FifoPolicy):
-        handed = 0
-
-        def pick(self, free, now):
-            self.handed += 1
-            if self.handed == 3:
-                raise KeyboardInterrupt  # as the signal handler does, anywhere in the loop
-            return super().pick(free, now)
-
-    recipes = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)}
-    with pytest.raises(KeyboardInterrupt):
-        simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), StopsMidway())
-
-
 class _DropsACtrlC:
     """Raises KeyboardInterrupt where Python cannot pass it on: as a Ctrl-C does that lands in
     a weak reference's callback (asyncio's task registry runs one per finished task) or a
@@ -199,24 +178,35 @@ class _DropsACtrlC:
         raise KeyboardInterrupt
 
 
-def test_a_ctrl_c_that_python_drops_in_a_simulated_run_still_stops_it():
-    # The same trial run as above, but the Ctrl-C lands where Python drops it: the run used
-    # to finish and pass for a whole day (exit 0, the full plan, "Exception ignored" only).
+def _raise_ctrl_c() -> None:
+    raise KeyboardInterrupt  # as the signal handler does, anywhere in the loop
+
+
+def _drop_ctrl_c() -> None:
+    _DropsACtrlC()  # gone at once: its KeyboardInterrupt goes nowhere
+
+
+@pytest.mark.parametrize("ctrl_c", [_raise_ctrl_c, _drop_ctrl_c], ids=["raised", "dropped"])
+def test_ctrl_c_while_search_plans_is_not_swallowed_by_its_trial_runs(ctrl_c):
+    # `search` tries plans in simulated runs. A run stopped by Ctrl-C reports itself as
+    # interrupted instead of raising; taken as a finished trial, a cut-off day would be
+    # planned on and used, and the Ctrl-C lost (exit 0, a different plan). A Ctrl-C that
+    # Python dropped used to let the run finish and pass for a whole day.
     from bakectl.ovens import FifoPolicy
     from bakectl.planner import simulate
 
-    class DropsACtrlCMidway(FifoPolicy):
+    class StopsMidway(FifoPolicy):
         handed = 0
 
         def pick(self, free, now):
             self.handed += 1
             if self.handed == 3:
-                _DropsACtrlC()  # gone at once: its KeyboardInterrupt goes nowhere
+                ctrl_c()
             return super().pick(free, now)
 
     recipes = {"sponge": Recipe("sponge", (Ingredient("flour", 200, "g"),), 10, 180, 25)}
     with pytest.raises(KeyboardInterrupt):
-        simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), DropsACtrlCMidway())
+        simulate([Order("o-1", "sponge", 6)], recipes, Bakery.default(1), StopsMidway())
 
 
 @pytest.mark.parametrize("args", [["plan", "orders.yaml", "--json"],
