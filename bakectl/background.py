@@ -69,7 +69,10 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
     and `awaitable` are cancelled and an ExceptionGroup comes out (asyncio.TaskGroup's rule).
     """
 
+    run = [None, False]  # its main task, and whether a signal stopped it (stop_foreground)
+
     async def main():
+        run[0] = asyncio.current_task()
         asyncio.get_running_loop().set_default_executor(DaemonThreadExecutor())
         if clock is not None:
             clock.start()
@@ -89,8 +92,43 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
         raise own  # outside the except block: `own` keeps its own __cause__ and __context__
 
     factory = clock.new_event_loop if clock is not None else None
-    with interrupts_kept(), asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main())
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        _foreground.append(run)
+    try:
+        with interrupts_kept(), asyncio.Runner(loop_factory=factory) as runner:
+            try:
+                return runner.run(main())
+            except asyncio.CancelledError:
+                if run[1]:
+                    raise KeyboardInterrupt from None
+                raise
+    finally:
+        if in_main_thread:
+            _foreground.remove(run)
+
+
+#: The runs of run_in_foreground in progress in the main thread, innermost last: [main task,
+#: stopped by a signal].
+_foreground: list[list] = []
+
+
+def stop_foreground() -> bool:
+    """From a signal handler in the main thread: stop the run in progress there as asyncio's
+    own first Ctrl-C does (its main task is cancelled; run_in_foreground then raises
+    KeyboardInterrupt), instead of raising KeyboardInterrupt wherever the thread happens to
+    be, which may be halfway through a change of the loop's own state. False if no run is in
+    progress. Stopping the same run again raises KeyboardInterrupt at once (a second Ctrl-C)."""
+    if not _foreground or _foreground[-1][0] is None:
+        return False
+    run = _foreground[-1]
+    task = run[0]
+    if run[1] or task.done():
+        raise KeyboardInterrupt
+    run[1] = True
+    task.cancel()
+    task.get_loop().call_soon_threadsafe(lambda: None)  # a real loop may be waiting in select
+    return True
 
 
 @contextlib.contextmanager

@@ -307,10 +307,13 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
             self._now = deadlines[0]
         now = self._now
         while deadlines and deadlines[0] <= now:
-            for target in self._due.pop(heapq.heappop(deadlines)):
+            # The minute's list goes once it is done: a second Ctrl-C raised halfway through
+            # it leaves the rest due (what was done is skipped on a second pass).
+            minute = deadlines[0]
+            for target in self._due[minute]:
                 kind = target.__class__
                 if kind is _Timer:
-                    if not target._cancelled:
+                    if target._scheduled and not target._cancelled:
                         target._scheduled = False
                         ready.append(target)
                 elif kind is tuple:
@@ -319,6 +322,8 @@ class SimulatedEventLoop(asyncio.SelectorEventLoop):
                         future.set_result(value)
                 elif not target.done():  # a cancelled waiter leaves its future done
                     target.set_result(None)
+            heapq.heappop(deadlines)
+            del self._due[minute]
         # Run what is ready now; what these callbacks schedule runs on the next turn.
         for _ in range(len(ready)):
             handle = ready.popleft()

@@ -24,6 +24,7 @@ from bakectl.background import (
     interrupts_kept,
     run_in_background,
     run_in_foreground,
+    stop_foreground,
 )
 from bakectl.journal import BAKED_FIELDS, JournalError
 from bakectl.limits import MAX_QUANTITY
@@ -767,8 +768,11 @@ def sigterm_as_sigint():
     def as_sigint(signum, frame):
         if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
             # Started in the background (`cmd &`): the shell ignores Ctrl-C for it, so a
-            # raised SIGINT would do nothing. SIGTERM must still stop it.
-            raise KeyboardInterrupt
+            # raised SIGINT would do nothing. SIGTERM must still stop it: a run in progress
+            # as asyncio stops one on Ctrl-C, anything else at once.
+            if not stop_foreground():
+                raise KeyboardInterrupt
+            return
         signal.raise_signal(signal.SIGINT)  # through asyncio's own Ctrl-C handling, if any
 
     try:

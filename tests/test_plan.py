@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -186,7 +187,18 @@ def _drop_ctrl_c() -> None:
     _DropsACtrlC()  # gone at once: its KeyboardInterrupt goes nowhere
 
 
-@pytest.mark.parametrize("ctrl_c", [_raise_ctrl_c, _drop_ctrl_c], ids=["raised", "dropped"])
+def _stop_as_sigterm_in_the_background() -> None:
+    # What SIGTERM does to a run started with Ctrl-C ignored (`bakectl plan ... &`): the run
+    # is stopped as asyncio stops one on Ctrl-C, not by a KeyboardInterrupt raised inside the
+    # loop's own work (which once left a TaskGroup to fail with an ExceptionGroup, exit 1).
+    from bakectl.background import stop_foreground
+
+    assert stop_foreground()
+
+
+@pytest.mark.parametrize("ctrl_c", [
+    _raise_ctrl_c, _drop_ctrl_c, _stop_as_sigterm_in_the_background],
+                         ids=["raised", "dropped", "stopped"])
 def test_ctrl_c_while_search_plans_is_not_swallowed_by_its_trial_runs(ctrl_c):
     # `search` tries plans in simulated runs. A run stopped by Ctrl-C reports itself as
     # interrupted instead of raising; taken as a finished trial, a cut-off day would be
@@ -564,3 +576,19 @@ def test_the_chart_legend_names_every_recipe_when_letters_run_out():
     console = Console(width=100, record=True, color_system=None)
     console.print(terminal_chart(report, width=80, colour=False))
     assert "A r1 (101 °C) / r53 (153 °C)" in console.export_text()
+
+
+def test_a_second_stop_of_a_run_is_at_once_and_none_is_needed_between_runs():
+    from bakectl.background import run_in_foreground, stop_foreground
+
+    assert stop_foreground() is False  # no run in progress: the caller raises for itself
+
+    async def stopped_twice():
+        assert stop_foreground() is True
+        with pytest.raises(KeyboardInterrupt):
+            stop_foreground()  # a second Ctrl-C: at once
+        await asyncio.sleep(1)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_foreground(stopped_twice(), clock=SimulatedClock())
+    assert stop_foreground() is False
