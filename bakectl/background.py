@@ -23,6 +23,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bakectl.errors import DeadlockError
+
 #: The task group that owns tasks started by run_in_background(coroutine).
 _group: contextvars.ContextVar[asyncio.TaskGroup | None] = contextvars.ContextVar(
     "bakectl_task_group", default=None)
@@ -69,7 +71,7 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
     and `awaitable` are cancelled and an ExceptionGroup comes out (asyncio.TaskGroup's rule).
     """
 
-    run = [None, False]  # its main task, and whether a signal stopped it (stop_foreground)
+    run = [None, 0]  # its main task, and how a signal stopped it (stop_foreground)
 
     async def main():
         run[0] = asyncio.current_task()
@@ -98,19 +100,30 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
     try:
         with interrupts_kept(), asyncio.Runner(loop_factory=factory) as runner:
             try:
-                return runner.run(main())
+                result = runner.run(main())
             except asyncio.CancelledError:
                 if run[1]:
                     raise KeyboardInterrupt from None
                 raise
+    except (DeadlockError, BaseExceptionGroup) as exc:
+        # Stopped at once (a second Ctrl-C), the run may have stopped halfway through the
+        # loop's own work: what its clean-up then trips over (a wake-up that was lost looks
+        # like a deadlock) is the stop's doing, not the kitchen's.
+        if run[1] == STOPPED_AT_ONCE or isinstance(exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
     finally:
         if in_main_thread:
             _foreground.remove(run)
+    if run[1]:  # stopped, but its main task took the cancellation and returned
+        raise KeyboardInterrupt
+    return result
 
 
 #: The runs of run_in_foreground in progress in the main thread, innermost last: [main task,
-#: stopped by a signal].
+#: how a signal stopped it (0: not yet)].
 _foreground: list[list] = []
+STOPPED, STOPPED_AT_ONCE = 1, 2
 
 
 def stop_foreground() -> bool:
@@ -124,43 +137,69 @@ def stop_foreground() -> bool:
     run = _foreground[-1]
     task = run[0]
     if run[1] or task.done():
+        run[1] = STOPPED_AT_ONCE
         raise KeyboardInterrupt
-    run[1] = True
+    run[1] = STOPPED
     task.cancel()
     task.get_loop().call_soon_threadsafe(lambda: None)  # a real loop may be waiting in select
     return True
 
 
+#: Ctrl-Cs that Python dropped while an interrupts_kept() block was open, and how many of
+#: them a block has raised already (one drop is raised once, by the innermost block).
+_dropped = 0
+_raised = 0
+_open_blocks = 0
+_hook_before = None
+
+
+def _note_dropped(unraisable) -> None:
+    global _dropped
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _dropped += 1
+    else:
+        _hook_before(unraisable)
+
+
 @contextlib.contextmanager
-def interrupts_kept():
+def interrupts_kept(*, raise_at_end: bool = True):
     """A Ctrl-C that Python drops in the block is raised as KeyboardInterrupt as it ends.
 
     Python raises Ctrl-C's KeyboardInterrupt wherever the main thread is. Raised inside a
     weak reference's callback or a ``__del__`` (asyncio's registry of tasks runs such a
     callback for every task that goes, and the end of a run lets thousands go), it cannot
     propagate: Python says "Exception ignored" and carries on, and the stop is lost. Drops
-    are noted here (``sys.unraisablehook``) and raised once the block is left normally.
-    Only in the main thread, the one Ctrl-C interrupts (the hook is the process's)."""
+    are noted here (``sys.unraisablehook``) and raised once the block is left normally. The
+    block gives a function that says whether one was dropped so far; with `raise_at_end`
+    false, asking it is the caller's way of hearing of it. Only in the main thread, the one
+    Ctrl-C interrupts (the hook is the process's). Blocks may end in any order (a run's
+    coroutine closed late by the garbage collector): the hook goes when the last one ends."""
+    global _open_blocks, _hook_before, _raised
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: False
         return
-    dropped = 0
-    previous = sys.unraisablehook
+    if _open_blocks == 0:
+        _hook_before = sys.unraisablehook
+        sys.unraisablehook = _note_dropped
+    _open_blocks += 1
+    seen = _dropped
 
-    def note(unraisable) -> None:
-        nonlocal dropped
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            dropped += 1
-        else:
-            previous(unraisable)
+    def dropped() -> bool:
+        global _raised
+        if _dropped > max(seen, _raised):
+            _raised = _dropped  # heard of: not raised again by a block around this one
+            return True
+        return False
 
-    sys.unraisablehook = note
     try:
-        yield
+        yield dropped
     finally:
-        sys.unraisablehook = previous
-    if dropped:
+        _open_blocks -= 1
+        if _open_blocks == 0 and sys.unraisablehook is _note_dropped:
+            sys.unraisablehook = _hook_before
+    if raise_at_end and dropped():
         raise KeyboardInterrupt
+
 
 
 def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:

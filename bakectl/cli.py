@@ -6,6 +6,7 @@ module level; the kitchen, Rich's live display and the plugins load inside the c
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -269,16 +270,25 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
                     grace: float = 10.0) -> None:
     from bakectl.errors import InputErrors
     from bakectl.journal import JournalError
-    from bakectl.kitchen import bake_orders
+    from bakectl.kitchen import bake_orders, sigterm_as_sigint
     from bakectl.output import interactive
 
     reporter = None
     if progress:
         reporter = _progress_plugin(pm, live=interactive(sys.stderr))
+    # A simulated run: SIGTERM as Ctrl-C up to the report, not only while the kitchen runs (a
+    # real run's signals are the loop's; asyncio gives SIGTERM back to the system after it).
+    stopping = sigterm_as_sigint() if clock.simulated else contextlib.nullcontext()
     try:
-        report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock, plugins=pm,
-                             policy=policy, journal=journal, retries=retries,
-                             fail_fast=fail_fast, grace=grace)
+        with stopping:
+            report = bake_orders(inputs.orders, inputs.recipes, inputs.bakery, clock,
+                                 plugins=pm, policy=policy, journal=journal, retries=retries,
+                                 fail_fast=fail_fast, grace=grace)
+    except KeyboardInterrupt:  # once the kitchen had closed (it handles its own)
+        resume = f"; carry on with --resume (journal: {journal.path})" if journal else ""
+        print(f"bakectl: stopped (Ctrl-C or SIGTERM) before the report was written{resume}",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except InputErrors as exc:  # a plugin's settings, e.g. the chaos plugin's
         raise _input_errors(exc) from None
     except JournalError as exc:  # a full disk: what the journal holds is safe to resume
@@ -288,8 +298,6 @@ def _run_and_report(pm, inputs, clock, *, json_report: bool, progress: bool, pol
     finally:
         if reporter is not None and hasattr(reporter, "close"):
             reporter.close()
-    from bakectl.kitchen import sigterm_as_sigint
-
     try:
         with sigterm_as_sigint():  # SIGTERM now (the kitchen has closed) as Ctrl-C
             if json_report:

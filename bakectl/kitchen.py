@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -688,27 +689,30 @@ def bake_orders(orders: list[Order], recipes: dict[str, Recipe], bakery: Bakery,
                        "restored_cakes": len(restored.baked)})
     started = time.perf_counter()
     interrupted = False
-    try:
-        run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
-    except KeyboardInterrupt:
-        interrupted = True
-    except BaseExceptionGroup as group:
-        # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS), raised in
-        # the kitchen's block, comes out of its task group wrapped: raise it as itself.
-        plugin_errors = group.subgroup(PluginError)
-        if plugin_errors is None:
-            raise
-        while isinstance(plugin_errors, BaseExceptionGroup):
-            plugin_errors = plugin_errors.exceptions[0]
-        raise plugin_errors from plugin_errors.__cause__
-    finally:
-        clock.stopping.set()  # background bakes stop now instead of holding the exit
-    interrupted = interrupted or kitchen.interrupted
-    if journal is not None:
-        journal.write({"event": "interrupted" if interrupted else "finished",
-                       "m": round(clock.now(), 6)})
-    report = build_report(kitchen, wall_seconds=time.perf_counter() - started)
-    report["interrupted"] = interrupted
+    with interrupts_kept(raise_at_end=False) as dropped:
+        try:
+            run_in_foreground(_supervised(kitchen, orders, recipes, grace), clock=clock)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BaseExceptionGroup as group:
+            # A plugin failure that must stop the run (BAKECTL_RAISE_PLUGIN_ERRORS), raised in
+            # the kitchen's block, comes out of its task group wrapped: raise it as itself.
+            plugin_errors = group.subgroup(PluginError)
+            if plugin_errors is None:
+                raise
+            while isinstance(plugin_errors, BaseExceptionGroup):
+                plugin_errors = plugin_errors.exceptions[0]
+            raise plugin_errors from plugin_errors.__cause__
+        finally:
+            clock.stopping.set()  # background bakes stop now instead of holding the exit
+        interrupted = interrupted or kitchen.interrupted
+        if journal is not None:
+            journal.write({"event": "interrupted" if interrupted else "finished",
+                           "m": round(clock.now(), 6)})
+        report = build_report(kitchen, wall_seconds=time.perf_counter() - started)
+        # A Ctrl-C that Python dropped as the run's tasks went (they go as the report is
+        # built) stops what comes next all the same: a plan, a search's trials.
+        report["interrupted"] = interrupted or dropped()
     finished = notifier(plugins, "bakectl_run_finished")
     if finished is not None:
         finished(kitchen=kitchen, report=report)
@@ -760,28 +764,38 @@ def _stop_on_signals(kitchen: Kitchen, grace: float):
             loop.remove_signal_handler(signum)
 
 
+def _sigterm_as_sigint(signum, frame):
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Started in the background (`cmd &`): the shell ignores Ctrl-C for it, so a raised
+        # SIGINT would do nothing. SIGTERM must still stop it: a run in progress as asyncio
+        # stops one on Ctrl-C, anything else at once.
+        if not stop_foreground():
+            raise KeyboardInterrupt
+        return
+    signal.raise_signal(signal.SIGINT)  # through asyncio's own Ctrl-C handling, if any
+
+
+_sigterm_blocks = 0
+_sigterm_before = None
+
+
 @contextlib.contextmanager
 def sigterm_as_sigint():
     """SIGTERM in the block does what Ctrl-C does (main thread only), and neither is lost:
-    one that Python dropped is raised as the block ends (`interrupts_kept`)."""
-
-    def as_sigint(signum, frame):
-        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-            # Started in the background (`cmd &`): the shell ignores Ctrl-C for it, so a
-            # raised SIGINT would do nothing. SIGTERM must still stop it: a run in progress
-            # as asyncio stops one on Ctrl-C, anything else at once.
-            if not stop_foreground():
-                raise KeyboardInterrupt
-            return
-        signal.raise_signal(signal.SIGINT)  # through asyncio's own Ctrl-C handling, if any
-
-    try:
-        previous = signal.signal(signal.SIGTERM, as_sigint)
-    except ValueError:  # not the main thread
+    one that Python dropped is raised as the block ends (`interrupts_kept`). Blocks may end
+    in any order (a run's coroutine closed late): SIGTERM's handler is put back when the
+    last one ends."""
+    global _sigterm_blocks, _sigterm_before
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if _sigterm_blocks == 0:
+        _sigterm_before = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
+    _sigterm_blocks += 1
     try:
         with interrupts_kept():
             yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _sigterm_blocks -= 1
+        if _sigterm_blocks == 0 and signal.getsignal(signal.SIGTERM) is _sigterm_as_sigint:
+            signal.signal(signal.SIGTERM, _sigterm_before)

@@ -592,3 +592,39 @@ def test_a_second_stop_of_a_run_is_at_once_and_none_is_needed_between_runs():
     with pytest.raises(KeyboardInterrupt):
         run_in_foreground(stopped_twice(), clock=SimulatedClock())
     assert stop_foreground() is False
+
+
+def test_a_second_stop_is_a_stop_even_where_the_run_then_finds_nothing_left_to_run():
+    # A second Ctrl-C stops at once, halfway through whatever the loop was doing: a wake-up
+    # may be lost, and the run's clean-up then finds tasks that can never go on. In simulated
+    # time that used to come out as a DeadlockError ("bakectl: deadlock", exit 1).
+    from bakectl.background import run_in_background, run_in_foreground, stop_foreground
+
+    async def waits_for_a_lost_wake_up():
+        while True:
+            try:
+                await asyncio.get_running_loop().create_future()  # nothing will ever set it
+            except asyncio.CancelledError:
+                continue  # as a task does that cleans up by waiting for something
+
+    async def main():
+        run_in_background(waits_for_a_lost_wake_up())
+        await asyncio.sleep(0)
+        stop_foreground()
+        stop_foreground()  # raises KeyboardInterrupt here, in the loop
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_foreground(main(), clock=SimulatedClock())
+
+
+def test_bake_stopped_as_its_run_ends_says_so_not_that_baking_never_began(bakery_dir):
+    (bakery_dir / "late_stop.py").write_text(
+        "from bakectl.hookspecs import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def bakectl_run_finished(kitchen, report):\n"
+        "    raise KeyboardInterrupt  # as Ctrl-C does, landing once the kitchen has closed\n")
+    result = run_cli("-p", "late_stop", "bake", "orders.yaml", "--simulate", "--json",
+                     "--no-progress", cwd=bakery_dir, PYTHONPATH=str(bakery_dir))
+    assert result.returncode == 130, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == "bakectl: stopped (Ctrl-C or SIGTERM) before the report was written\n"
