@@ -71,10 +71,10 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
     and `awaitable` are cancelled and an ExceptionGroup comes out (asyncio.TaskGroup's rule).
     """
 
-    run = [None, 0]  # its main task, and how a signal stopped it (stop_foreground)
+    run = _Run()
 
     async def main():
-        run[0] = asyncio.current_task()
+        run.task = asyncio.current_task()
         asyncio.get_running_loop().set_default_executor(DaemonThreadExecutor())
         if clock is not None:
             clock.start()
@@ -102,28 +102,41 @@ def run_in_foreground(awaitable: Awaitable, *, clock=None) -> Any:
             try:
                 result = runner.run(main())
             except asyncio.CancelledError:
-                if run[1]:
+                if run.stopped:
                     raise KeyboardInterrupt from None
                 raise
     except (DeadlockError, BaseExceptionGroup) as exc:
         # Stopped at once (a second Ctrl-C), the run may have stopped halfway through the
         # loop's own work: what its clean-up then trips over (a wake-up that was lost looks
         # like a deadlock) is the stop's doing, not the kitchen's.
-        if run[1] == STOPPED_AT_ONCE or isinstance(exc.__context__, KeyboardInterrupt):
+        if run.stopped == STOPPED_AT_ONCE or isinstance(exc.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from None
         raise
     finally:
         if in_main_thread:
             _foreground.remove(run)
-    if run[1]:  # stopped, but its main task took the cancellation and returned
+    if run.stopped:  # stopped, but its main task took the cancellation and returned
         raise KeyboardInterrupt
     return result
 
 
-#: The runs of run_in_foreground in progress in the main thread, innermost last: [main task,
-#: how a signal stopped it (0: not yet)].
-_foreground: list[list] = []
 STOPPED, STOPPED_AT_ONCE = 1, 2
+
+
+class _Run:
+    """A run of run_in_foreground: its main task, once it has started, and how a signal
+    stopped it (0: not yet; STOPPED: its task was cancelled; STOPPED_AT_ONCE: a second stop
+    raised KeyboardInterrupt wherever the loop was)."""
+
+    __slots__ = ("task", "stopped")
+
+    def __init__(self):
+        self.task: asyncio.Task | None = None
+        self.stopped = 0
+
+
+#: The runs in progress in the main thread, innermost last (what stop_foreground stops).
+_foreground: list[_Run] = []
 
 
 def stop_foreground() -> bool:
@@ -132,14 +145,14 @@ def stop_foreground() -> bool:
     KeyboardInterrupt), instead of raising KeyboardInterrupt wherever the thread happens to
     be, which may be halfway through a change of the loop's own state. False if no run is in
     progress. Stopping the same run again raises KeyboardInterrupt at once (a second Ctrl-C)."""
-    if not _foreground or _foreground[-1][0] is None:
+    if not _foreground or _foreground[-1].task is None:
         return False
     run = _foreground[-1]
-    task = run[0]
-    if run[1] or task.done():
-        run[1] = STOPPED_AT_ONCE
+    task = run.task
+    if run.stopped or task.done():
+        run.stopped = STOPPED_AT_ONCE
         raise KeyboardInterrupt
-    run[1] = STOPPED
+    run.stopped = STOPPED
     task.cancel()
     task.get_loop().call_soon_threadsafe(lambda: None)  # a real loop may be waiting in select
     return True
@@ -199,7 +212,6 @@ def interrupts_kept(*, raise_at_end: bool = True):
             sys.unraisablehook = _hook_before
     if raise_at_end and dropped():
         raise KeyboardInterrupt
-
 
 
 def run_in_background(target: Awaitable | Callable, /, *args) -> asyncio.Future:
